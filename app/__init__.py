@@ -1,0 +1,79 @@
+"""Heedful: consent-first website analytics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from app.config import engine_options, load_config
+
+
+def create_app(overrides: dict[str, Any] | None = None, instance_path: str | None = None) -> Flask:
+    """Application factory: configuration from the environment, then ``overrides``."""
+    app = Flask(
+        __name__, static_folder=None, instance_path=instance_path, instance_relative_config=True
+    )
+    app.config.update(load_config(app.instance_path))
+    if overrides:
+        app.config.update(overrides)
+    if overrides and "SQLALCHEMY_ENGINE_OPTIONS" not in overrides:
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(
+            app.config["SQLALCHEMY_DATABASE_URI"]
+        )
+    trusted = app.config["HEEDFUL_TRUSTED_PROXIES"]
+    if trusted:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted, x_proto=trusted)  # type: ignore[method-assign]
+
+    from app import cli, errors, extensions, models  # noqa: F401  (models register tables)
+    from app.database import init_app as init_database
+
+    extensions.db.init_app(app)
+    extensions.migrate.init_app(app, extensions.db, directory=str(_root() / "migrations"))
+    extensions.login_manager.init_app(app)
+    extensions.csrf.init_app(app)
+    extensions.limiter.init_app(app)
+    init_database(app)
+    errors.init_app(app)
+
+    from app.accounts import auth
+    from app.consent import cache
+    from app.enrichment import context
+    from app.privacy import service as privacy_service
+
+    auth.init_app(app)
+    cache.init_app(app)
+    context.init_app(app)
+    privacy_service.init_app(app)
+    _register_blueprints(app)
+    _init_optional_domains(app)
+    cli.init_app(app)
+    return app
+
+
+def _root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def _register_blueprints(app: Flask) -> None:
+    from app import assets, openapi
+    from app.admin.routes import bp as admin_bp
+    from app.consent.routes import bp as consent_bp
+    from app.demo.routes import bp as demo_bp
+    from app.privacy.routes import bp as privacy_bp
+
+    for blueprint in (assets.bp, openapi.bp, admin_bp, consent_bp, demo_bp, privacy_bp):
+        app.register_blueprint(blueprint)
+
+
+def _init_optional_domains(app: Flask) -> None:
+    """Domains built by later issues hook in through their own ``init_app``."""
+    from importlib import import_module
+
+    for name in ("app.collection", "app.email", "app.reporting"):
+        module = import_module(name)
+        init = getattr(module, "init_app", None)
+        if init is not None:
+            init(app)

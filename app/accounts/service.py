@@ -1,0 +1,106 @@
+"""Staff accounts and bearer tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+from sqlalchemy import select
+
+from app.email.identity import email_hmac, normalise_email
+from app.extensions import db
+from app.models import ROLES, ApiToken, User
+
+TOKEN_PREFIX = "hdf_"
+MIN_PASSWORD_LENGTH = 10
+_hasher = PasswordHasher()
+# Verifying against this keeps unknown-user logins as slow as real ones.
+_DUMMY_HASH = _hasher.hash("heedful-timing-equaliser")
+
+
+class AccountError(ValueError):
+    pass
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise AccountError(f"role must be one of {', '.join(ROLES)}")
+
+
+def _user_key(email: str) -> str:
+    try:
+        return email_hmac(current_app.config["SECRET_KEY"], email)
+    except ValueError as exc:
+        raise AccountError(f"not an email address: {email!r}") from exc
+
+
+def create_user(email: str, role: str, password: str) -> User:
+    _check_role(role)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"passwords need at least {MIN_PASSWORD_LENGTH} characters")
+    key = _user_key(email)
+    if db.session.scalar(select(User).where(User.email_hmac == key)) is not None:
+        raise AccountError("a user with that email already exists")
+    user = User(
+        email_hmac=key,
+        display_name=normalise_email(email).split("@", 1)[0][:120],
+        role=role,
+        password_hash=_hasher.hash(password),
+    )
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def set_password(user: User, password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"passwords need at least {MIN_PASSWORD_LENGTH} characters")
+    user.password_hash = _hasher.hash(password)
+    db.session.commit()
+
+
+def authenticate(email: str, password: str) -> User | None:
+    try:
+        key = _user_key(email)
+    except AccountError:
+        return None
+    user = db.session.scalar(select(User).where(User.email_hmac == key))
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if user is None or not user.active:
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+        db.session.commit()
+    return user
+
+
+def _token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(name: str, role: str) -> tuple[ApiToken, str]:
+    """Create a bearer token; the plain token is returned once and never stored."""
+    _check_role(role)
+    plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        name=name.strip()[:120] or "token",
+        role=role,
+        token_hash=_token_digest(plain),
+        prefix=plain[:10],
+    )
+    db.session.add(token)
+    db.session.commit()
+    return token, plain
+
+
+def token_for(plain: str) -> ApiToken | None:
+    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_digest(plain)))
+    if token is None or token.revoked_at is not None:
+        return None
+    return token

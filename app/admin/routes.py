@@ -1,0 +1,52 @@
+"""The staff console under /admin."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from app.accounts.service import authenticate
+from app.admin.forms import LoginForm
+from app.extensions import db, limiter
+from app.models import Site
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def _safe_next(target: str | None) -> str:
+    if target and not urlsplit(target).netloc and target.startswith("/admin"):
+        return target
+    return url_for("admin.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config.get("HEEDFUL_LOGIN_RATE", "20/minute"), methods=["POST"])
+def login() -> str | Response:
+    if current_user.is_authenticated:
+        return redirect(url_for("admin.index"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = authenticate(form.email.data or "", form.password.data or "")
+        if user is not None:
+            login_user(user)
+            return redirect(_safe_next(request.args.get("next")))
+        flash("That email and password do not match an account.", "error")
+    return render_template("admin/login.html", form=form)
+
+
+@bp.post("/logout")
+@login_required
+def logout() -> Response:
+    logout_user()
+    return redirect(url_for("admin.login"))
+
+
+@bp.get("/")
+@login_required
+def index() -> str:
+    sites = db.session.scalars(select(Site).order_by(Site.name)).all()
+    return render_template("admin/index.html", sites=sites)

@@ -1,0 +1,161 @@
+"""The ``heedful`` command line (also ``flask --app wsgi heedful ...``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from app.extensions import db
+
+heedful = AppGroup("heedful", help="Manage Heedful sites, users, tokens and data.")
+site_group = AppGroup("site", help="Sites that embed the banner.")
+user_group = AppGroup("user", help="Staff accounts for /admin.")
+token_group = AppGroup("token", help="Bearer tokens for the reports and email APIs.")
+heedful.add_command(site_group)
+heedful.add_command(user_group)
+heedful.add_command(token_group)
+
+DEMO_SITE_KEY = "demo"
+DEMO_ADMIN_EMAIL = "admin@heedful.test"
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(heedful)
+
+
+def main() -> None:
+    """Console-script entry point: ``heedful ...``."""
+    from app import create_app
+    from app.config import ConfigError
+
+    try:
+        app = create_app()
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    with app.app_context():
+        heedful.main(prog_name="heedful")
+
+
+def _fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+@site_group.command("add")
+@click.argument("name")
+@click.option("--domain", "domains", multiple=True, required=True, help="Repeat for each host.")
+@click.option("--key", default=None, help="Choose the site key (default: random).")
+def site_add(name: str, domains: tuple[str, ...], key: str | None) -> None:
+    """Register a site and print its key as JSON."""
+    from app.consent.policy import PolicyError, create_site, get_site
+
+    if key and get_site(key) is not None:
+        _fail(f"a site with key {key!r} already exists")
+    try:
+        site = create_site(name, list(domains), key=key)
+    except PolicyError as exc:
+        _fail(str(exc))
+    click.echo(
+        json.dumps(
+            {
+                "site_key": site.key,
+                "name": site.name,
+                "domains": site.domains,
+                "policy_version": site.current_policy.version,
+            }
+        )
+    )
+
+
+def _password_from_env_or_prompt() -> str:
+    password = os.environ.get("HEEDFUL_PASSWORD")
+    if password:
+        return password
+    if not sys.stdin.isatty():
+        _fail("set HEEDFUL_PASSWORD or run in a terminal to be asked for the password")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@user_group.command("add")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["admin", "marketing", "finance"]), required=True)
+def user_add(email: str, role: str) -> None:
+    """Create a staff account (password from HEEDFUL_PASSWORD or a prompt)."""
+    from app.accounts.service import AccountError, create_user
+
+    try:
+        user = create_user(email, role, _password_from_env_or_prompt())
+    except AccountError as exc:
+        _fail(str(exc))
+    click.echo(json.dumps({"user_id": user.id, "role": user.role, "name": user.display_name}))
+
+
+@token_group.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["admin", "marketing", "finance"]), required=True)
+def token_add(name: str, role: str) -> None:
+    """Create a bearer token and print it once; only its hash is stored."""
+    from app.accounts.service import create_token
+
+    token, plain = create_token(name, role)
+    click.echo(json.dumps({"token_id": token.id, "name": token.name, "role": token.role}))
+    click.echo(plain)
+
+
+def ensure_demo_site() -> Any:
+    from app.consent.policy import create_site, get_site
+
+    site_key = current_app.config.get("HEEDFUL_DEMO_SITE_KEY", DEMO_SITE_KEY)
+    site = get_site(site_key)
+    if site is None:
+        site = create_site("Heedful demo shop", ["127.0.0.1", "localhost"], key=site_key)
+    return site
+
+
+@heedful.command("seed-demo")
+def seed_demo() -> None:
+    """Create the demo site and an admin once; print the admin login (used by make run)."""
+    from app.accounts.service import create_user, set_password
+    from app.email.identity import email_hmac
+    from app.models import User
+
+    site = ensure_demo_site()
+    secret_file = Path(current_app.instance_path) / "demo-admin.txt"
+    key = email_hmac(current_app.config["SECRET_KEY"], DEMO_ADMIN_EMAIL)
+    user = db.session.scalar(select(User).where(User.email_hmac == key))
+    if user is None or not secret_file.exists():
+        password = secrets.token_urlsafe(12)
+        if user is None:
+            create_user(DEMO_ADMIN_EMAIL, "admin", password)
+        else:
+            set_password(user, password)
+        secret_file.parent.mkdir(parents=True, exist_ok=True)
+        secret_file.write_text(password)
+        secret_file.chmod(0o600)
+    password = secret_file.read_text().strip()
+    click.echo(f"Demo site key: {site.key}  (domains: {', '.join(site.domains)})")
+    click.echo(f"Admin login:   {DEMO_ADMIN_EMAIL} / {password}")
+
+
+@heedful.command("demo")
+@click.option("--events", default=500, show_default=True, help="How many visitors to simulate.")
+@click.option("--seed", default=None, type=int, help="Random seed for repeatable data.")
+def demo(events: int, seed: int | None) -> None:
+    """Generate realistic synthetic data through the service functions."""
+    from app.demo.synthetic import generate
+
+    rng = random.Random(seed)
+    site = ensure_demo_site()
+    with click.progressbar(length=events, label="Simulating visitors") as bar:
+        summary = generate(site, events, rng, progress=bar.update)
+    click.echo(json.dumps(summary, sort_keys=True))

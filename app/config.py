@@ -1,0 +1,73 @@
+"""Configuration read from the environment (see CONTRACT.md, "Configuration")."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(RuntimeError):
+    """Raised at start-up when the environment cannot run the service safely."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Build the Flask config mapping from ``env`` (``os.environ`` by default)."""
+    env = os.environ if env is None else env
+    heedful_env = env.get("HEEDFUL_ENV", "production")
+    secret = env.get("HEEDFUL_SECRET_KEY")
+    if not secret:
+        if heedful_env != "development":
+            raise ConfigError(
+                "HEEDFUL_SECRET_KEY is not set. It signs sessions, tokens and receipts, so "
+                "Heedful will not start without it. Set it to a long random string, e.g. "
+                "`export HEEDFUL_SECRET_KEY=\"$(python -c 'import secrets; "
+                "print(secrets.token_urlsafe(48))')\"`, or set HEEDFUL_ENV=development "
+                "for a local demo."
+            )
+        secret = "development-only-secret-do-not-deploy"
+    default_db = "sqlite:///" + str(Path(instance_path) / "heedful.db")
+    database_url = env.get("HEEDFUL_DATABASE_URL") or default_db
+    trusted = _int(env, "HEEDFUL_TRUSTED_PROXIES", 0)
+    if trusted < 0:
+        raise ConfigError("HEEDFUL_TRUSTED_PROXIES cannot be negative")
+    return {
+        "HEEDFUL_ENV": heedful_env,
+        "SECRET_KEY": secret,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
+        "HEEDFUL_GEOIP_CITY_DB": env.get("HEEDFUL_GEOIP_CITY_DB") or None,
+        "HEEDFUL_GEOIP_ASN_DB": env.get("HEEDFUL_GEOIP_ASN_DB") or None,
+        "HEEDFUL_REDIS_URL": env.get("HEEDFUL_REDIS_URL") or None,
+        "HEEDFUL_TRUSTED_PROXIES": trusted,
+        "HEEDFUL_CONTROLLER": env.get("HEEDFUL_CONTROLLER", "Heedful demo controller"),
+        # Test-only switch: real-browser tests run headless Chromium, which bot
+        # heuristics would otherwise hide the banner from and drop as a bot.
+        "HEEDFUL_ALLOW_HEADLESS": env.get("HEEDFUL_ALLOW_HEADLESS") == "1",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": heedful_env == "production",
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "WTF_CSRF_TIME_LIMIT": 3600,
+        "RATELIMIT_STORAGE_URI": env.get("HEEDFUL_REDIS_URL") or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "MAX_CONTENT_LENGTH": 1024 * 1024,
+    }
+
+
+def engine_options(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        # check_same_thread off: the threaded dev and test servers share a pool.
+        return {"connect_args": {"check_same_thread": False, "timeout": 30}}
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}

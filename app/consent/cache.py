@@ -1,0 +1,225 @@
+"""``consent_allows``: the single place that decides whether consent allows a use.
+
+Lookups of a site's current policy and of a consent id's latest record are
+cached per process and validated against generation stamps (see
+``generations.py``), so a withdrawal or a policy bump is seen at once by every
+worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy import select
+
+from app.clock import utcnow
+from app.consent.generations import Generations, MmapGenerations, RedisGenerations
+from app.extensions import db
+from app.models import ConsentRecord, PolicyVersion, Site
+
+MAX_ENTRIES = 100_000
+# Defence in depth: even with a lost invalidation, nothing is trusted for long.
+MAX_ENTRY_AGE_SECONDS = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class SiteSnapshot:
+    id: int
+    key: str
+    name: str
+    domains: tuple[str, ...]
+    settings: dict[str, Any]
+    policy_version: int
+    category_keys: tuple[str, ...]
+    required_keys: frozenset[str]
+    consent_days: int
+    refusal_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentState:
+    record_uid: str
+    seq: int
+    site_id: int
+    policy_version: int
+    kind: str
+    choices: dict[str, bool]
+    recorded_at: datetime
+    expires_at: datetime
+
+
+def consent_status(state: ConsentState, current_version: int, at: datetime) -> str:
+    """``active``, ``expired``, ``withdrawn`` or ``stale`` for ``state`` at ``at``."""
+    if state.kind == "withdrawal":
+        return "withdrawn"
+    if at >= state.expires_at:
+        return "expired"
+    if state.policy_version != current_version:
+        return "stale"
+    return "active"
+
+
+class _Cache:
+    def __init__(self, generations: Generations) -> None:
+        self.generations = generations
+        self._entries: OrderedDict[str, tuple[int, float, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str, load: Callable[[], Any], *, stamp_key: str | None = None) -> Any:
+        stamp = self.generations.get(stamp_key or key)
+        with self._lock:
+            entry = self._entries.get(key)
+            fresh = entry is not None and entry[0] == stamp
+            if fresh and time.monotonic() - entry[1] < MAX_ENTRY_AGE_SECONDS:
+                self._entries.move_to_end(key)
+                return entry[2]
+        value = load()
+        with self._lock:
+            self._entries[key] = (stamp, time.monotonic(), value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > MAX_ENTRIES:
+                self._entries.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def init_app(app: Flask) -> None:
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    namespace = hashlib.sha256(url.encode()).hexdigest()[:12]
+    redis_url = app.config.get("HEEDFUL_REDIS_URL")
+    generations: Generations
+    if redis_url:
+        generations = RedisGenerations(redis_url, namespace)
+    else:
+        generations = MmapGenerations(Path(app.instance_path) / f"consent-gen-{namespace}.bin")
+    app.extensions["heedful_consent_cache"] = _Cache(generations)
+
+
+def shared_cache() -> _Cache:
+    return current_app.extensions["heedful_consent_cache"]
+
+
+def _site_key(site_key: str) -> str:
+    return "site:" + site_key
+
+
+def _consent_key(consent_id: str) -> str:
+    return "consent:" + consent_id
+
+
+def invalidate_site(site_key: str) -> None:
+    """Call after committing a change to a site or its policy."""
+    shared_cache().generations.bump(_site_key(site_key))
+    shared_cache().generations.bump("sites")
+
+
+def invalidate_consent(consent_id: str) -> None:
+    """Call after committing a record for (or erasing) ``consent_id``."""
+    shared_cache().generations.bump(_consent_key(consent_id))
+
+
+def load_site_snapshot(site_key: str) -> SiteSnapshot | None:
+    site = db.session.scalar(select(Site).where(Site.key == site_key))
+    if site is None:
+        return None
+    policy = db.session.scalar(
+        select(PolicyVersion)
+        .where(PolicyVersion.site_id == site.id)
+        .order_by(PolicyVersion.version.desc())
+        .limit(1)
+    )
+    if policy is None:
+        return None
+    return SiteSnapshot(
+        id=site.id,
+        key=site.key,
+        name=site.name,
+        domains=tuple(site.domains or ()),
+        settings=dict(site.settings or {}),
+        policy_version=policy.version,
+        category_keys=tuple(policy.category_keys),
+        required_keys=frozenset(policy.required_keys),
+        consent_days=policy.consent_days,
+        refusal_days=policy.refusal_days,
+    )
+
+
+def site_snapshot(site_key: str, *, cached: bool = True) -> SiteSnapshot | None:
+    """The site and its current policy version, or None for an unknown key."""
+    if not cached:
+        return load_site_snapshot(site_key)
+    return shared_cache().get(_site_key(site_key), lambda: load_site_snapshot(site_key))
+
+
+def load_consent_state(
+    site_id: int, consent_id: str, as_of: datetime | None = None
+) -> ConsentState | None:
+    query = (
+        select(ConsentRecord)
+        .where(ConsentRecord.site_id == site_id, ConsentRecord.consent_id == consent_id)
+        .order_by(ConsentRecord.seq.desc())
+        .limit(1)
+    )
+    if as_of is not None:
+        query = query.where(ConsentRecord.recorded_at <= as_of)
+    record = db.session.scalar(query)
+    if record is None:
+        return None
+    return ConsentState(
+        record_uid=record.record_uid,
+        seq=record.seq,
+        site_id=record.site_id,
+        policy_version=record.policy_version,
+        kind=record.kind,
+        choices=dict(record.choices),
+        recorded_at=record.recorded_at,
+        expires_at=record.expires_at,
+    )
+
+
+def latest_consent(site_id: int, consent_id: str, *, cached: bool = True) -> ConsentState | None:
+    if not cached:
+        return load_consent_state(site_id, consent_id)
+    return shared_cache().get(
+        f"{site_id}:{consent_id}",
+        lambda: load_consent_state(site_id, consent_id),
+        stamp_key=_consent_key(consent_id),
+    )
+
+
+def consent_allows(
+    site: str | SiteSnapshot,
+    consent_id: str | None,
+    category: str,
+    at: datetime | None = None,
+    *,
+    cached: bool = True,
+) -> bool:
+    """True when ``consent_id``'s record on ``site`` in force at ``at`` is active and grants
+    ``category``. ``at`` defaults to now; this is the one check every collector makes."""
+    if not consent_id:
+        return False
+    at = at or utcnow()
+    snapshot = site if isinstance(site, SiteSnapshot) else site_snapshot(site, cached=cached)
+    if snapshot is None:
+        return False
+    state = latest_consent(snapshot.id, consent_id, cached=cached)
+    if state is not None and at < state.recorded_at:
+        state = load_consent_state(snapshot.id, consent_id, as_of=at)
+    if state is None:
+        return False
+    if consent_status(state, snapshot.policy_version, at) != "active":
+        return False
+    return state.choices.get(category) is True

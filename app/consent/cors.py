@@ -1,0 +1,82 @@
+"""CORS for the public endpoints, limited to each site's registered domains.
+
+Flask-CORS takes a static origin list; ours depends on which site a request
+names, so the check is done here per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+from flask import Response, current_app, request
+from sqlalchemy import select
+
+from app.consent.cache import shared_cache
+from app.errors import ApiError
+from app.extensions import db
+from app.models import Site
+
+ALLOWED_METHODS = "GET, POST, DELETE, OPTIONS"
+ALLOWED_HEADERS = "Content-Type"
+MAX_AGE = "600"
+
+
+def host_matches(host: str, domains: Iterable[str]) -> bool:
+    """``host`` is a registered domain or a subdomain of one (ports ignored)."""
+    host = host.lower().rstrip(".")
+    return any(host == d or host.endswith("." + d) for d in domains)
+
+
+def origin_host(origin: str | None) -> str | None:
+    if not origin or origin == "null":
+        return None
+    try:
+        return urlsplit(origin).hostname
+    except ValueError:
+        return None
+
+
+def _all_domains() -> frozenset[str]:
+    def load() -> frozenset[str]:
+        rows = db.session.scalars(select(Site.domains)).all()
+        return frozenset(d for domains in rows for d in (domains or ()))
+
+    return shared_cache().get("all-domains", load, stamp_key="sites")
+
+
+def check_origin(domains: Iterable[str]) -> str | None:
+    """Raise 403 when the request carries an ``Origin`` the site has not registered.
+
+    Requests without ``Origin`` (servers, curl) are not browsers and need no CORS.
+    Returns the origin to echo in ``Access-Control-Allow-Origin``.
+    """
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return None
+    host = origin_host(origin)
+    if host is None or not host_matches(host, domains):
+        raise ApiError(403, "this origin is not registered for the site")
+    return origin
+
+
+def allow_origin(response: Response, origin: str | None) -> Response:
+    if origin:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Credentials"] = "false"
+    response.vary.add("Origin")
+    return response
+
+
+def preflight() -> Response:
+    """Answer an OPTIONS preflight for any origin registered by some site."""
+    origin = request.headers.get("Origin")
+    host = origin_host(origin)
+    response = current_app.response_class(status=204)
+    if host is not None and host_matches(host, _all_domains()):
+        response.headers["Access-Control-Allow-Origin"] = origin or ""
+        response.headers["Access-Control-Allow-Methods"] = ALLOWED_METHODS
+        response.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
+        response.headers["Access-Control-Max-Age"] = MAX_AGE
+    response.vary.add("Origin")
+    return response

@@ -1,0 +1,144 @@
+"""Public consent API: policy, record, status, withdraw."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from app.clock import utcnow
+from app.consent.cache import site_snapshot
+from app.consent.cors import allow_origin, check_origin, preflight
+from app.consent.policy import get_site, policy_payload, resolve_language
+from app.consent.receipt import build_receipt
+from app.consent.service import (
+    ConsentRequest,
+    latest_record,
+    record_consent,
+    record_status,
+    withdraw_consent,
+)
+from app.enrichment.context import client_facts
+from app.errors import ApiError, bad_request
+from app.extensions import db, limiter
+from app.http import read_json_object, require_str
+from app.models import Site
+
+bp = Blueprint("consent_api", __name__, url_prefix="/api/v1")
+
+MAX_CONSENT_BODY = 8 * 1024
+CONSENT_ID_MAX = 64
+
+
+@bp.before_request
+def answer_preflight() -> Response | None:
+    return preflight() if request.method == "OPTIONS" else None
+
+
+@bp.get("/sites/<site_key>/policy")
+def get_policy(site_key: str) -> Response:
+    site = get_site(site_key)
+    if site is None:
+        raise ApiError(404, "unknown site")
+    origin = check_origin(site.domains)
+    policy = site.current_policy
+    lang = resolve_language(policy, request.args.get("lang"))
+    response = jsonify(policy_payload(site, policy, lang))
+    response.headers["Cache-Control"] = "public, max-age=60"
+    return allow_origin(response, origin)
+
+
+def _parse_consent_body(data: dict[str, Any]) -> ConsentRequest:
+    site_key = require_str(data, "site", max_len=64)
+    consent_id = require_str(data, "consent_id", max_len=CONSENT_ID_MAX, optional=True)
+    version = data.get("policy_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise bad_request("policy_version must be a positive integer")
+    choices = data.get("choices", {})
+    if not isinstance(choices, dict) or len(choices) > 32:
+        raise bad_request("choices must be an object of category: true|false")
+    if any(not isinstance(k, str) or not isinstance(v, bool) for k, v in choices.items()):
+        raise bad_request("choices must map category names to true or false")
+    method = require_str(data, "method", max_len=16)
+    lang = require_str(data, "lang", max_len=35, optional=True)
+    gpc_flag = data.get("gpc", False)
+    if not isinstance(gpc_flag, bool):
+        raise bad_request("gpc must be true or false")
+    facts = client_facts(with_network=False)
+    assert site_key is not None and method is not None
+    return ConsentRequest(
+        site_key=site_key,
+        consent_id=consent_id,
+        policy_version=version,
+        choices=choices,
+        method=method,
+        lang=lang,
+        gpc=facts.gpc or gpc_flag,
+        country=facts.location.country if facts.location else None,
+        browser_family=facts.agent.browser,
+    )
+
+
+@bp.post("/consent")
+@limiter.limit(lambda: current_app.config.get("HEEDFUL_CONSENT_RATE", "120/minute"))
+def post_consent() -> tuple[Response, int]:
+    data = read_json_object(MAX_CONSENT_BODY)
+    consent_request = _parse_consent_body(data)
+    snapshot = site_snapshot(consent_request.site_key)
+    if snapshot is None:
+        raise ApiError(404, "unknown site")
+    origin = check_origin(snapshot.domains)
+    record, site = record_consent(consent_request)
+    body = {
+        "consent_id": record.consent_id,
+        "policy_version": record.policy_version,
+        "choices": record.choices,
+        "expires_at": record.expires_at.isoformat(),
+        "gpc": record.gpc,
+        "receipt": build_receipt(record, site),
+    }
+    return allow_origin(jsonify(body), origin), 201
+
+
+def _status_body(consent_id: str) -> tuple[dict[str, Any], Site]:
+    record = latest_record(consent_id)
+    if record is None:
+        raise ApiError(404, "unknown consent id")
+    site = db.session.get(Site, record.site_id)
+    assert site is not None
+    return {
+        "consent_id": record.consent_id,
+        "site": site.key,
+        "policy_version": record.policy_version,
+        "current_policy_version": site.current_policy.version,
+        "choices": record.choices,
+        "method": record.method,
+        "lang": record.lang,
+        "gpc": record.gpc,
+        "recorded_at": record.recorded_at.isoformat(),
+        "expires_at": record.expires_at.isoformat(),
+        "status": record_status(record, site, utcnow()),
+    }, site
+
+
+@bp.get("/consent/<consent_id>")
+def get_consent(consent_id: str) -> Response:
+    body, site = _status_body(consent_id)
+    origin = check_origin(site.domains)
+    response = jsonify(body)
+    response.headers["Cache-Control"] = "no-store"
+    return allow_origin(response, origin)
+
+
+@bp.post("/consent/<consent_id>/withdraw")
+def post_withdraw(consent_id: str) -> Response:
+    record = latest_record(consent_id)
+    if record is None:
+        raise ApiError(404, "unknown consent id")
+    site = db.session.get(Site, record.site_id)
+    assert site is not None
+    origin = check_origin(site.domains)
+    withdrawal, site = withdraw_consent(consent_id)
+    body, _ = _status_body(consent_id)
+    body["receipt"] = build_receipt(withdrawal, site)
+    return allow_origin(jsonify(body), origin)

@@ -1,0 +1,174 @@
+"""Writing consent records: every change appends a record, nothing is edited."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from app.clock import utcnow
+from app.consent.cache import consent_status, invalidate_consent, load_consent_state
+from app.consent.policy import get_site, resolve_language, texts_hash
+from app.errors import ApiError, bad_request
+from app.extensions import db
+from app.models import ConsentRecord, PolicyVersion, Site
+
+METHODS = ("accept_all", "reject_all", "custom")
+WRITE_ATTEMPTS = 8
+
+
+@dataclass(frozen=True)
+class ConsentRequest:
+    site_key: str
+    consent_id: str | None
+    policy_version: int
+    choices: dict[str, bool]
+    method: str
+    lang: str | None
+    gpc: bool = False
+    country: str | None = None
+    browser_family: str | None = None
+
+
+def new_consent_id() -> str:
+    """192 random bits, URL-safe."""
+    return secrets.token_urlsafe(24)
+
+
+def _effective_choices(
+    request: ConsentRequest, keys: list[str], required: set[str]
+) -> dict[str, bool]:
+    unknown = set(request.choices) - set(keys)
+    if unknown:
+        raise bad_request(f"unknown categories: {', '.join(sorted(unknown))}")
+    if request.method == "accept_all":
+        choices = dict.fromkeys(keys, True)
+    elif request.method == "reject_all":
+        choices = {key: key in required for key in keys}
+    else:
+        choices = {key: key in required or request.choices.get(key) is True for key in keys}
+    if request.gpc and "marketing" in choices:
+        # Global Privacy Control is an opt-out of sale/sharing: marketing stays off.
+        choices["marketing"] = False
+    return choices
+
+
+def _append(record: ConsentRecord) -> ConsentRecord:
+    """Insert ``record`` as the next in its consent id's history, retrying on races."""
+    for attempt in range(WRITE_ATTEMPTS):
+        latest = db.session.scalar(
+            select(func.max(ConsentRecord.seq)).where(ConsentRecord.consent_id == record.consent_id)
+        )
+        record.seq = (latest or 0) + 1
+        db.session.add(record)
+        try:
+            db.session.commit()
+        except (IntegrityError, OperationalError):
+            # Another writer took this seq (or held SQLite's write lock): try the next.
+            db.session.rollback()
+            time.sleep(0.005 * (attempt + 1))
+            continue
+        invalidate_consent(record.consent_id)
+        return record
+    raise ApiError(503, "consent store is busy, try again")
+
+
+def _expiry(
+    site_choices: dict[str, bool], required: set[str], policy: PolicyVersion, now: datetime
+) -> datetime:
+    granted_optional = any(v for k, v in site_choices.items() if k not in required)
+    days = policy.consent_days if granted_optional else policy.refusal_days
+    return now + timedelta(days=days)
+
+
+def record_consent(request: ConsentRequest) -> tuple[ConsentRecord, Site]:
+    """Append the visitor's choice; a new consent id is minted when none (or a foreign or
+    unknown one) is given."""
+    site = get_site(request.site_key)
+    if site is None:
+        raise ApiError(404, "unknown site")
+    policy = site.current_policy
+    if request.policy_version != policy.version:
+        raise ApiError(
+            409,
+            "the policy changed; fetch it again and ask the visitor anew",
+            policy_version=policy.version,
+        )
+    if request.method not in METHODS:
+        raise bad_request(f"method must be one of {', '.join(METHODS)}")
+    choices = _effective_choices(request, policy.category_keys, policy.required_keys)
+    consent_id = request.consent_id
+    if consent_id is not None:
+        owner = db.session.scalar(
+            select(ConsentRecord.site_id).where(ConsentRecord.consent_id == consent_id).limit(1)
+        )
+        if owner != site.id:
+            consent_id = None  # ids are server-made; a client cannot choose one
+    lang = resolve_language(policy, request.lang)
+    now = utcnow()
+    record = ConsentRecord(
+        record_uid=str(uuid.uuid4()),
+        consent_id=consent_id or new_consent_id(),
+        site_id=site.id,
+        policy_version=policy.version,
+        kind="choice",
+        choices=choices,
+        method=request.method,
+        lang=lang,
+        texts_hash=texts_hash(policy, lang),
+        gpc=request.gpc,
+        country=request.country,
+        browser_family=request.browser_family,
+        recorded_at=now,
+        expires_at=_expiry(choices, policy.required_keys, policy, now),
+    )
+    return _append(record), site
+
+
+def latest_record(consent_id: str) -> ConsentRecord | None:
+    return db.session.scalar(
+        select(ConsentRecord)
+        .where(ConsentRecord.consent_id == consent_id)
+        .order_by(ConsentRecord.seq.desc())
+        .limit(1)
+    )
+
+
+def record_status(record: ConsentRecord, site: Site, at: datetime | None = None) -> str:
+    state = load_consent_state(record.site_id, record.consent_id)
+    assert state is not None
+    return consent_status(state, site.current_policy.version, at or utcnow())
+
+
+def withdraw_consent(consent_id: str) -> tuple[ConsentRecord, Site]:
+    """Append a withdrawal: every optional category off, from now on."""
+    latest = latest_record(consent_id)
+    if latest is None:
+        raise ApiError(404, "unknown consent id")
+    site = db.session.get(Site, latest.site_id)
+    assert site is not None
+    policy = site.current_policy
+    now = utcnow()
+    choices = {key: key in policy.required_keys for key in latest.choices}
+    record = ConsentRecord(
+        record_uid=str(uuid.uuid4()),
+        consent_id=consent_id,
+        site_id=site.id,
+        policy_version=latest.policy_version,
+        kind="withdrawal",
+        choices=choices,
+        method="withdraw",
+        lang=latest.lang,
+        texts_hash=latest.texts_hash,
+        gpc=latest.gpc,
+        country=latest.country,
+        browser_family=latest.browser_family,
+        recorded_at=now,
+        expires_at=now + timedelta(days=policy.refusal_days),
+    )
+    return _append(record), site

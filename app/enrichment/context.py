@@ -1,0 +1,48 @@
+"""Reads the request once and hands back only reduced facts about the client."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, current_app, request
+
+from app.enrichment.geo import GeoReaders, Location, Network, lookup_location, lookup_network
+from app.enrichment.ip import parse_ip
+from app.enrichment.useragent import ClientAgent, reduce_user_agent
+
+
+@dataclass(frozen=True, slots=True)
+class ClientFacts:
+    """What may be kept about a client. The raw address and user agent are not in here."""
+
+    agent: ClientAgent
+    location: Location | None
+    network: Network | None
+    gpc: bool
+
+    @property
+    def is_automated(self) -> bool:
+        allow_headless = current_app.config.get("HEEDFUL_ALLOW_HEADLESS", False)
+        return self.agent.is_bot or (self.agent.headless and not allow_headless)
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["heedful_geo"] = GeoReaders(
+        app.config.get("HEEDFUL_GEOIP_CITY_DB"), app.config.get("HEEDFUL_GEOIP_ASN_DB")
+    )
+
+
+def geo_readers() -> GeoReaders:
+    return current_app.extensions["heedful_geo"]
+
+
+def client_facts(*, with_network: bool = True) -> ClientFacts:
+    """Enrich the current request; ``request.remote_addr`` is already proxy-corrected."""
+    ip = parse_ip(request.remote_addr)
+    readers = geo_readers()
+    return ClientFacts(
+        agent=reduce_user_agent(request.headers.get("User-Agent")),
+        location=lookup_location(readers.city, ip),
+        network=lookup_network(readers.asn, ip) if with_network else None,
+        gpc=request.headers.get("Sec-GPC", "").strip() == "1",
+    )

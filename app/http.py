@@ -1,0 +1,54 @@
+"""Request-body parsing shared by the public JSON endpoints."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import request
+
+from app.errors import ApiError, bad_request
+
+JSON_TYPES = ("application/json", "text/plain")
+
+
+def read_json_object(max_bytes: int) -> dict[str, Any]:
+    """Parse the body as a JSON object of at most ``max_bytes``.
+
+    ``text/plain`` is accepted because browsers send it without a CORS
+    preflight (``fetch`` keepalive and ``sendBeacon``).
+    """
+    mimetype = request.mimetype or ""
+    if mimetype not in JSON_TYPES:
+        raise ApiError(415, "send the body as application/json or text/plain")
+    length = request.content_length
+    if length is not None and length > max_bytes:
+        raise ApiError(413, f"request body too large (at most {max_bytes} bytes)")
+    raw = request.stream.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise ApiError(413, f"request body too large (at most {max_bytes} bytes)")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise bad_request("body is not valid UTF-8 JSON") from exc
+    if not isinstance(data, dict):
+        raise bad_request("body must be a JSON object")
+    return data
+
+
+def require_str(
+    data: dict[str, Any], key: str, *, max_len: int, optional: bool = False
+) -> str | None:
+    """A string field with no control characters, at most ``max_len`` long."""
+    value = data.get(key)
+    if value is None:
+        if optional:
+            return None
+        raise bad_request(f"{key} is required")
+    if not isinstance(value, str):
+        raise bad_request(f"{key} must be a string")
+    if len(value) > max_len:
+        raise bad_request(f"{key} is longer than {max_len} characters")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise bad_request(f"{key} contains control characters")
+    return value

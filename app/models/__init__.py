@@ -1,0 +1,15 @@
+"""All models, imported here so Alembic and ``db.create_all`` see every table."""
+
+from app.models.account import ROLES, ApiToken, User
+from app.models.consent import AppendOnlyError, ConsentRecord
+from app.models.site import PolicyVersion, Site
+
+__all__ = [
+    "ROLES",
+    "ApiToken",
+    "AppendOnlyError",
+    "ConsentRecord",
+    "PolicyVersion",
+    "Site",
+    "User",
+]

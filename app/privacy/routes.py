@@ -1,0 +1,49 @@
+"""Self-service access (GET) and erasure (DELETE) for a visitor's own consent id."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from app.clock import utcnow
+from app.consent.cors import allow_origin, check_origin, preflight
+from app.consent.service import latest_record
+from app.errors import ApiError
+from app.extensions import db
+from app.models import Site
+from app.privacy.service import erase_subject, export_subject
+
+bp = Blueprint("privacy_api", __name__, url_prefix="/api/v1")
+
+
+def _site_domains(consent_id: str) -> list[str]:
+    record = latest_record(consent_id)
+    if record is None:
+        raise ApiError(404, "unknown consent id")
+    site = db.session.get(Site, record.site_id)
+    assert site is not None
+    return list(site.domains)
+
+
+@bp.before_request
+def answer_preflight() -> Response | None:
+    return preflight() if request.method == "OPTIONS" else None
+
+
+@bp.get("/consent/<consent_id>/data")
+def get_data(consent_id: str) -> Response:
+    origin = check_origin(_site_domains(consent_id))
+    body = {
+        "consent_id": consent_id,
+        "generated_at": utcnow().isoformat(),
+        "data": export_subject(consent_id),
+    }
+    response = jsonify(body)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Disposition"] = 'attachment; filename="heedful-my-data.json"'
+    return allow_origin(response, origin)
+
+
+@bp.delete("/consent/<consent_id>/data")
+def delete_data(consent_id: str) -> Response:
+    origin = check_origin(_site_domains(consent_id))
+    return allow_origin(jsonify({"deleted": erase_subject(consent_id)}), origin)
