@@ -22,6 +22,7 @@ from flask.testing import FlaskClient
 from app import create_app
 from app.consent.cache import shared_cache
 from app.extensions import db
+from tests.audit import audit_database
 
 BACKEND = os.environ.get("HEEDFUL_TEST_BACKEND", "sqlite")
 TEST_SECRET = "test-secret-" + "x" * 40
@@ -103,9 +104,13 @@ def truncate_all(application: Flask) -> None:
 
 @pytest.fixture(autouse=True)
 def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After every test: check invariant 2 on what it stored, then empty the tables."""
     yield
     if "app" in request.fixturenames:
-        truncate_all(request.getfixturevalue("app"))
+        application = request.getfixturevalue("app")
+        problems = audit_database(application)
+        truncate_all(application)
+        assert not problems, "personal data reached the database:\n" + "\n".join(problems)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from flask import Response, current_app, request
 from sqlalchemy import select
 
+from app.collection.urls import host_belongs
 from app.consent.cache import shared_cache
 from app.errors import ApiError
 from app.extensions import db
@@ -20,12 +21,6 @@ from app.models import Site
 ALLOWED_METHODS = "GET, POST, DELETE, OPTIONS"
 ALLOWED_HEADERS = "Content-Type"
 MAX_AGE = "600"
-
-
-def host_matches(host: str, domains: Iterable[str]) -> bool:
-    """``host`` is a registered domain or a subdomain of one (ports ignored)."""
-    host = host.lower().rstrip(".")
-    return any(host == d or host.endswith("." + d) for d in domains)
 
 
 def origin_host(origin: str | None) -> str | None:
@@ -55,7 +50,7 @@ def check_origin(domains: Iterable[str]) -> str | None:
     if origin is None:
         return None
     host = origin_host(origin)
-    if host is None or not host_matches(host, domains):
+    if host is None or not host_belongs(host, domains):
         raise ApiError(403, "this origin is not registered for the site")
     return origin
 
@@ -73,7 +68,7 @@ def preflight() -> Response:
     origin = request.headers.get("Origin")
     host = origin_host(origin)
     response = current_app.response_class(status=204)
-    if host is not None and host_matches(host, _all_domains()):
+    if host is not None and host_belongs(host, _all_domains()):
         response.headers["Access-Control-Allow-Origin"] = origin or ""
         response.headers["Access-Control-Allow-Methods"] = ALLOWED_METHODS
         response.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS

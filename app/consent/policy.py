@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.collection.urls import DEFAULT_DOWNLOAD_EXTENSIONS
 from app.consent.cache import invalidate_site
 from app.consent.default_texts import (
     DEFAULT_CATEGORIES,
@@ -183,4 +184,9 @@ def policy_payload(site: Site, policy: PolicyVersion, lang: str) -> dict[str, An
         "texts_hash": texts_hash(policy, lang),
         "consent_days": policy.consent_days,
         "refusal_days": policy.refusal_days,
+        "tracker": {
+            "download_extensions": list(
+                site.settings.get("download_extensions") or DEFAULT_DOWNLOAD_EXTENSIONS
+            ),
+        },
     }

@@ -1,5 +1,7 @@
 """All models, imported here so Alembic and ``db.create_all`` see every table."""
 
+from app.models import analytics as _analytics  # noqa: F401
+from app.models import email as _email  # noqa: F401
 from app.models.account import ROLES, ApiToken, User
 from app.models.consent import AppendOnlyError, ConsentRecord
 from app.models.site import PolicyVersion, Site

@@ -1,0 +1,165 @@
+"""URL cleaning and classification for collected page views, referrers and downloads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+DEFAULT_QUERY_PARAMS: frozenset[str] = frozenset(
+    {"q", "query", "s", "search", "searchword", "k", "keyword", "keywords"}
+)
+
+DEFAULT_DOWNLOAD_EXTENSIONS: tuple[str, ...] = (
+    # documents
+    "pdf",
+    "doc",
+    "docx",
+    "xls",
+    "xlsx",
+    "ppt",
+    "pptx",
+    "odt",
+    "ods",
+    "rtf",
+    "csv",
+    "epub",
+    # archives
+    "zip",
+    "rar",
+    "7z",
+    "gz",
+    "tgz",
+    "xz",
+    "tar",
+    # media
+    "mp3",
+    "wav",
+    "mp4",
+    "mov",
+    "avi",
+    "mkv",
+    # installers and disk images
+    "dmg",
+    "exe",
+    "msi",
+    "pkg",
+    "deb",
+    "rpm",
+    "apk",
+    "iso",
+)
+
+_WEB_SCHEMES = frozenset({"http", "https"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def clean_page_url(url: str, *, allowed_params: frozenset[str] | set[str]) -> str:
+    """Reduce a page URL to scheme, host, port, path and allow-listed query parameters.
+
+    Parameters named in ``allowed_params`` or starting with ``utm_`` are kept (names compared
+    case-insensitively, original order preserved); everything else, the fragment and any
+    userinfo are dropped. Raises ValueError for non-http(s) URLs or URLs without a host.
+    """
+    parts = urlsplit(url.strip())
+    if parts.scheme not in _WEB_SCHEMES:
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    host = _hostname(parts.hostname)
+    if host is None:
+        raise ValueError(f"URL has no host: {url!r}")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"URL has an invalid port: {url!r}") from exc
+
+    netloc = _netloc_host(host)
+    if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
+        netloc = f"{netloc}:{port}"
+
+    # Arbitrary query parameters routinely carry session tokens, emails and other personal
+    # data, so only parameters the site owner explicitly allowed (plus campaign tags) survive.
+    allowed = {name.casefold() for name in allowed_params}
+    kept = [
+        (name, value)
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+        if name.casefold() in allowed or name.casefold().startswith("utm_")
+    ]
+    # An empty path and "/" are the same page; normalising avoids splitting its statistics.
+    path = parts.path or "/"
+    return urlunsplit((parts.scheme, netloc, path, urlencode(kept), ""))
+
+
+def url_host(url: str) -> str | None:
+    """Lowercased hostname of ``url``, or None when it has none or cannot be parsed."""
+    try:
+        return _hostname(urlsplit(url.strip()).hostname)
+    except ValueError:
+        return None
+
+
+def host_belongs(host: str, domains: Iterable[str]) -> bool:
+    """True when ``host`` is one of ``domains`` or a subdomain of one; ports are ignored."""
+    bare = _strip_port(host)
+    if not bare:
+        return False
+    for domain in domains:
+        registered = _strip_port(domain).lstrip(".")
+        # The dot before the suffix is what keeps "badexample.com" out of "example.com".
+        if registered and (bare == registered or bare.endswith("." + registered)):
+            return True
+    return False
+
+
+def clean_referrer(url: str | None) -> str | None:
+    """Reduce a referrer to ``scheme://host``, or None when empty or not an http(s) URL.
+
+    The path and query are dropped because they can identify the visitor; search-engine
+    terms are extracted separately by ``app.collection.search_terms``.
+    """
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+        host = _hostname(parts.hostname)
+    except ValueError:
+        return None
+    if parts.scheme not in _WEB_SCHEMES or host is None:
+        return None
+    return f"{parts.scheme}://{_netloc_host(host)}"
+
+
+def is_download(url: str, extensions: Iterable[str] = DEFAULT_DOWNLOAD_EXTENSIONS) -> bool:
+    """True when the last path segment of ``url`` ends in one of ``extensions``."""
+    try:
+        path = urlsplit(url.strip()).path
+    except ValueError:
+        return False
+    # Matrix parameters such as ";jsessionid=..." would otherwise hide the extension.
+    name = unquote(path.rsplit("/", 1)[-1]).split(";", 1)[0]
+    stem, dot, extension = name.rpartition(".")
+    if not dot or not stem or not extension:
+        return False
+    wanted = {ext.lower().lstrip(".") for ext in extensions}
+    return extension.lower() in wanted
+
+
+def _hostname(hostname: str | None) -> str | None:
+    """Normalise a parsed hostname; a trailing root dot names the same host."""
+    if not hostname:
+        return None
+    return hostname.lower().rstrip(".") or None
+
+
+def _netloc_host(host: str) -> str:
+    """Host as it must appear in a netloc (IPv6 literals need brackets)."""
+    return f"[{host}]" if ":" in host else host
+
+
+def _strip_port(value: str) -> str:
+    """Lowercased host of a ``host[:port]`` string, tolerating bracketed IPv6 literals."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        end = value.find("]")
+        value = value[1:end] if end != -1 else value[1:]
+    elif value.count(":") == 1:
+        value = value.partition(":")[0]
+    return value.rstrip(".")

@@ -1,0 +1,1 @@
+"""Analytics events (built by the collection pipeline)."""

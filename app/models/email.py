@@ -1,0 +1,1 @@
+"""Email campaigns, recipients and opens (built by the email-opens work)."""

@@ -1,0 +1,393 @@
+"""Tests for app.collection.search_terms: normalisation, redaction and term extraction."""
+
+import dataclasses
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from app.collection.search_terms import (
+    MAX_TERM_LENGTH,
+    SearchTerm,
+    luhn_valid,
+    normalise_term,
+    redact,
+    search_engine,
+    term_from_referrer,
+    terms_from_page_url,
+)
+from app.collection.urls import DEFAULT_QUERY_PARAMS
+
+EMAIL_LIKE = re.compile(r"@[\w-]+(?:\.[\w-]+)+")
+
+
+# --- normalise_term --------------------------------------------------------------------------
+
+
+def test_normalise_nfkc_full_width() -> None:
+    assert normalise_term("ＡＢＣ") == "abc"
+
+
+def test_normalise_nfkc_compatibility_forms() -> None:
+    assert normalise_term("ﬁsh ①") == "fish 1"
+
+
+def test_normalise_casefold() -> None:
+    assert normalise_term("Straße CAFÉ") == "strasse café"
+
+
+def test_normalise_collapses_whitespace() -> None:
+    assert normalise_term("  red \t\n  shoes\u00a0 size\u3000 9 ") == "red shoes size 9"
+
+
+def test_normalise_strips_control_and_format_characters() -> None:
+    assert normalise_term("red\x00 sho\x1bes\u200b\u202e") == "red shoes"
+
+
+def test_normalise_control_characters_cannot_hide_an_email() -> None:
+    assert normalise_term("ann\u200b@exa\x00mple.com") == "[email]"
+
+
+def test_normalise_full_width_at_sign_is_redacted() -> None:
+    assert normalise_term("ann＠example．com") == "[email]"
+
+
+@pytest.mark.parametrize("raw", ["", "   ", "\x00\x01", "\u200b\u200b", "\t\n"])
+def test_normalise_empty_gives_none(raw: str) -> None:
+    assert normalise_term(raw) is None
+
+
+def test_normalise_caps_length() -> None:
+    assert normalise_term("abcd" * 100) == "abcd" * 50
+    assert normalise_term("word " * 100) == ("word " * 40).strip()
+
+
+def test_normalise_cap_does_not_leave_trailing_space() -> None:
+    term = normalise_term("a" * 199 + " b")
+    assert term == "a" * 199
+
+
+def test_normalise_redacts_before_capping() -> None:
+    term = normalise_term("x" * 190 + " ann@example.com")
+    assert term is not None
+    assert "ann" not in term
+    assert "@" not in term
+
+
+def test_normalise_huge_input_drops_the_cut_word() -> None:
+    raw = "a " * 999 + "ann@example.com" * 10
+    term = normalise_term(raw)
+    assert term is not None
+    assert "@" not in term and "ann" not in term
+
+
+def test_normalise_redacts() -> None:
+    assert normalise_term("Call ME on 555-123-4567") == "call me on [phone]"
+
+
+@given(st.text(max_size=400))
+def test_normalise_property_no_email_and_bounded(raw: str) -> None:
+    term = normalise_term(raw)
+    if term is not None:
+        assert len(term) <= MAX_TERM_LENGTH
+        assert term == term.strip() and term
+        assert EMAIL_LIKE.search(term) is None
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.emails(),
+            st.from_regex(
+                r"[a-z0-9._+-]{0,10}@[a-z0-9-]{1,10}(\.[a-z0-9-]{1,6}){1,3}", fullmatch=True
+            ),
+            st.text(max_size=20),
+        ),
+        max_size=8,
+    )
+)
+def test_normalise_property_email_heavy_input(parts: list[str]) -> None:
+    term = normalise_term(" ".join(parts))
+    if term is not None:
+        assert len(term) <= MAX_TERM_LENGTH
+        assert EMAIL_LIKE.search(term) is None
+
+
+# --- redact ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("ann@example.com", "[email]"),
+        ("contact ann.lee+news@mail.example.co.uk please", "contact [email] please"),
+        ("o'brien@example.ie", "[email]"),
+        ("user123456@example.com", "[email]"),
+        ("@example.com", "[email]"),
+        ("a@b.c and d@e.f", "[email] and [email]"),
+    ],
+)
+def test_redact_email(raw: str, expected: str) -> None:
+    assert redact(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["@handle", "c# vs c++", "ann at example dot com", "a@b"])
+def test_redact_leaves_non_emails(raw: str) -> None:
+    assert redact(raw) == raw
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("+44 20 7946 0958", "[phone]"),
+        ("call +44 (0)20 7946 0958 now", "call [phone] now"),
+        ("(555) 123-4567", "[phone]"),
+        ("555-123-4567", "[phone]"),
+        ("555.123.4567", "[phone]"),
+        ("tel 555 1234", "tel [phone]"),
+        ("06 12 34 56 78", "[phone]"),
+        ("+4915112345678", "[phone]"),
+        ("abc555-123-4567", "abc[phone]"),
+    ],
+)
+def test_redact_phone(raw: str, expected: str) -> None:
+    assert redact(raw) == expected
+
+
+def test_luhn_valid() -> None:
+    assert luhn_valid("4111111111111111")
+    assert luhn_valid("79927398713")
+    assert not luhn_valid("4111111111111112")
+    assert not luhn_valid("79927398710")
+    assert not luhn_valid("")
+    assert not luhn_valid("4111 1111 1111 1111")
+    assert not luhn_valid("abc")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("4111 1111 1111 1111", "[card]"),
+        ("4111-1111-1111-1111", "[card]"),
+        ("4111111111111111", "[card]"),
+        ("card 5500 0000 0000 0004 exp", "card [card] exp"),
+        ("amex 378282246310005", "amex [card]"),
+        ("4111 1111 1111 1111 2026", "[card] 2026"),
+    ],
+)
+def test_redact_card(raw: str, expected: str) -> None:
+    assert redact(raw) == expected
+
+
+def test_redact_luhn_invalid_card_is_a_number() -> None:
+    assert not luhn_valid("4111111111111112")
+    assert redact("4111111111111112") == "[number]"
+
+
+def test_redact_luhn_invalid_spaced_card_is_still_redacted() -> None:
+    assert redact("4111 1111 1111 1112") == "[phone]"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("order 123456", "order [number]"),
+        ("id 98765432101234567890123", "id [number]"),
+        ("ref ab1234567cd", "ref ab[number]cd"),
+    ],
+)
+def test_redact_long_digit_runs(raw: str, expected: str) -> None:
+    assert redact(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "2026",
+        "iphone 15",
+        "iphone 15 pro 2026",
+        "windows 11 23h2",
+        "size 42",
+        "12345",
+        "route 66 1999",
+        "season 2023-2024",
+        "tax 2023 2024",
+        "covid-19 2020-2021",
+        "event 12.05.2026",
+        "mp3 320kbps",
+        "c++ 20",
+    ],
+)
+def test_redact_leaves_years_and_short_numbers(raw: str) -> None:
+    assert redact(raw) == raw
+
+
+def test_redact_year_exemption_does_not_cover_international_numbers() -> None:
+    assert redact("+1 2020 2021") == "[phone]"
+
+
+# --- SearchTerm ------------------------------------------------------------------------------
+
+
+def test_search_term_is_frozen() -> None:
+    term = SearchTerm("shoes", "site")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        term.term = "hats"  # type: ignore[misc]
+
+
+# --- terms_from_page_url ---------------------------------------------------------------------
+
+
+def test_terms_from_page_url_site_search() -> None:
+    terms = terms_from_page_url("https://example.com/search?q=Red+Shoes", DEFAULT_QUERY_PARAMS)
+    assert terms == [SearchTerm("red shoes", "site")]
+
+
+def test_terms_from_page_url_first_non_empty_configured_param() -> None:
+    url = "https://example.com/?page=2&s=&query=%20&keywords=Blue%20Hat&q=other"
+    assert terms_from_page_url(url, DEFAULT_QUERY_PARAMS) == [SearchTerm("blue hat", "site")]
+
+
+def test_terms_from_page_url_only_configured_params() -> None:
+    url = "https://example.com/?q=shoes&find=hats"
+    assert terms_from_page_url(url, ["find"]) == [SearchTerm("hats", "site")]
+    assert terms_from_page_url(url, []) == []
+
+
+def test_terms_from_page_url_param_names_case_insensitive() -> None:
+    assert terms_from_page_url("https://example.com/?Q=tea", ["q"]) == [SearchTerm("tea", "site")]
+
+
+def test_terms_from_page_url_utm_term() -> None:
+    url = "https://example.com/?utm_source=ads&utm_term=Running%20Shoes"
+    assert terms_from_page_url(url, DEFAULT_QUERY_PARAMS) == [
+        SearchTerm("running shoes", "utm_term")
+    ]
+
+
+def test_terms_from_page_url_site_and_utm_term() -> None:
+    url = "https://example.com/?utm_term=boots&q=sandals"
+    assert terms_from_page_url(url, DEFAULT_QUERY_PARAMS) == [
+        SearchTerm("sandals", "site"),
+        SearchTerm("boots", "utm_term"),
+    ]
+
+
+def test_terms_from_page_url_redacts() -> None:
+    url = "https://example.com/?q=ann%40example.com&utm_term=4111111111111111"
+    assert terms_from_page_url(url, DEFAULT_QUERY_PARAMS) == [
+        SearchTerm("[email]", "site"),
+        SearchTerm("[card]", "utm_term"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.com/",
+        "https://example.com/?q=",
+        "https://example.com/?q=%00%00&utm_term=+",
+        "https://example.com/#q=hidden",
+        "http://[broken/?q=x",
+    ],
+)
+def test_terms_from_page_url_nothing(url: str) -> None:
+    assert terms_from_page_url(url, DEFAULT_QUERY_PARAMS) == []
+
+
+# --- term_from_referrer / search_engine ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("referrer", "engine", "term"),
+    [
+        ("https://www.bing.com/search?q=Heedful+Analytics&form=QBLH", "Bing", "heedful analytics"),
+        ("https://bing.com/search/?q=tea", "Bing", "tea"),
+        ("https://search.yahoo.com/search?p=green+tea&fr=yfp", "Yahoo", "green tea"),
+        ("https://uk.search.yahoo.com/search;_ylt=AwrA?p=oolong", "Yahoo", "oolong"),
+        ("https://yandex.ru/search/?text=%D1%87%D0%B0%D0%B9&lr=213", "Yandex", "чай"),
+        ("https://yandex.com.tr/search/?text=%C3%87ay", "Yandex", "çay"),
+        ("https://www.yandex.com/search?text=matcha", "Yandex", "matcha"),
+        ("https://www.baidu.com/s?ie=utf-8&wd=%E8%8C%B6", "Baidu", "茶"),
+        ("https://m.baidu.com/s?word=puer", "Baidu", "puer"),
+        ("https://www.ecosia.org/search?method=index&q=rooibos", "Ecosia", "rooibos"),
+        ("https://www.qwant.com/?q=sencha&t=web", "Qwant", "sencha"),
+        ("https://duckduckgo.com/?q=Earl+Grey&ia=web", "DuckDuckGo", "earl grey"),
+        ("https://html.duckduckgo.com/html/?q=chai", "DuckDuckGo", "chai"),
+        ("https://lite.duckduckgo.com/lite/?q=mate", "DuckDuckGo", "mate"),
+    ],
+)
+def test_term_from_referrer_engines(referrer: str, engine: str, term: str) -> None:
+    assert term_from_referrer(referrer) == SearchTerm(term, "referrer")
+    assert search_engine(referrer) == engine
+
+
+@pytest.mark.parametrize(
+    "referrer",
+    [
+        "https://www.google.com/",
+        "https://www.google.co.uk/",
+        "https://www.google.com/search?q=leaked",
+    ],
+)
+def test_term_from_referrer_google_gives_none(referrer: str) -> None:
+    assert term_from_referrer(referrer) is None
+    assert search_engine(referrer) == "Google"
+
+
+@pytest.mark.parametrize(
+    "referrer",
+    [
+        None,
+        "",
+        "https://www.bing.com/",
+        "https://www.bing.com/search",
+        "https://www.bing.com/search?q=",
+        "https://www.bing.com/search?form=QBLH",
+        "https://www.bing.com/maps?q=paris",
+        "https://search.yahoo.com/search?q=wrong-param",
+        "https://yandex.ru/search/?q=wrong-param",
+        "https://www.baidu.com/link?wd=tea",
+        "https://duckduckgo.com/about?q=tea",
+        "https://notbing.com/search?q=tea",
+        "https://bing.com.evil.net/search?q=tea",
+        "https://example.com/search?q=tea",
+        "ftp://www.bing.com/search?q=tea",
+        "not a url",
+    ],
+)
+def test_term_from_referrer_none(referrer: str | None) -> None:
+    assert term_from_referrer(referrer) is None
+
+
+def test_term_from_referrer_redacts() -> None:
+    term = term_from_referrer("https://www.bing.com/search?q=ann%40example.com+555-123-4567")
+    assert term == SearchTerm("[email] [phone]", "referrer")
+
+
+def test_term_from_referrer_invisible_only_query_gives_none() -> None:
+    assert term_from_referrer("https://duckduckgo.com/?q=%E2%80%8B") is None
+
+
+@pytest.mark.parametrize(
+    "referrer",
+    [
+        None,
+        "",
+        "https://example.com/",
+        "https://mail.google.com/mail/u/0/",
+        "https://notbing.com/",
+        "https://yahoo.com/",
+        "https://yandex.evil.example.com/",
+        "android-app://com.google.android.gm",
+    ],
+)
+def test_search_engine_none(referrer: str | None) -> None:
+    assert search_engine(referrer) is None
+
+
+def test_search_engine_without_query() -> None:
+    assert search_engine("https://www.bing.com/") == "Bing"
+    assert search_engine("https://yandex.ru/") == "Yandex"
+    assert search_engine("https://www.ecosia.org/") == "Ecosia"
