@@ -73,7 +73,12 @@ def _init_optional_domains(app: Flask) -> None:
     from importlib import import_module
 
     for name in ("app.collection", "app.email", "app.reporting"):
-        module = import_module(name)
+        try:
+            module = import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
         init = getattr(module, "init_app", None)
         if init is not None:
             init(app)
