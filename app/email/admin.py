@@ -1,0 +1,148 @@
+"""The email pages of the staff console: campaigns, a recipients import, a report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+from wtforms import DateTimeLocalField, SelectChoice, SelectField, StringField, SubmitField
+from wtforms.validators import DataRequired, Length, Optional
+
+from app.clock import utcnow
+from app.email.importer import parse_recipients_csv
+from app.email.reports import campaign_report
+from app.email.service import STAFF_SOURCES, EmailError, create_campaign, import_recipients
+from app.extensions import db
+from app.models import Site
+from app.models.email import EmailCampaign
+
+bp = Blueprint("email_admin", __name__, url_prefix="/admin/email")
+
+F = TypeVar("F", bound=Callable[..., Any])
+MAX_CSV_BYTES = 1024 * 1024
+MAX_ERRORS_SHOWN = 20
+
+
+def marketing_required(view: F) -> F:
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if current_user.role not in ("marketing", "admin"):
+            abort(403)
+        return view(*args, **kwargs)
+
+    return login_required(wrapped)  # type: ignore[return-value]
+
+
+class CampaignForm(FlaskForm):
+    site = SelectField("Site", validators=[DataRequired()])
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    sent_at = DateTimeLocalField("Sent at (UTC, optional)", validators=[Optional()])
+    submit = SubmitField("Create campaign")
+
+
+class ImportForm(FlaskForm):
+    csv_file = FileField("Recipients CSV (email, email_tracking, source?)", [FileRequired()])
+    source = SelectField("Default source", choices=[SelectChoice(s, s) for s in STAFF_SOURCES])
+    submit_import = SubmitField("Import recipients")
+
+
+def _forms() -> tuple[CampaignForm, ImportForm]:
+    campaign_form = CampaignForm(prefix="campaign")
+    sites = db.session.scalars(select(Site).order_by(Site.name)).all()
+    campaign_form.site.choices = [SelectChoice(s.key, f"{s.name} ({s.key})") for s in sites]
+    return campaign_form, ImportForm(prefix="import")
+
+
+def _render_index(campaign_form: CampaignForm, import_form: ImportForm) -> str:
+    rows = db.session.execute(
+        select(EmailCampaign, Site.key)
+        .join(Site, Site.id == EmailCampaign.site_id)
+        .order_by(EmailCampaign.created_at.desc(), EmailCampaign.id.desc())
+    ).all()
+    return render_template(
+        "admin/email_index.html",
+        campaigns=rows,
+        campaign_form=campaign_form,
+        import_form=import_form,
+    )
+
+
+@bp.get("/")
+@marketing_required
+def index() -> str:
+    return _render_index(*_forms())
+
+
+@bp.post("/campaigns")
+@marketing_required
+def create() -> str | Response:
+    campaign_form, import_form = _forms()
+    if not campaign_form.validate_on_submit():
+        return _render_index(campaign_form, import_form)
+    sent_at = campaign_form.sent_at.data
+    try:
+        campaign = create_campaign(
+            campaign_form.site.data or "",
+            campaign_form.name.data or "",
+            sent_at.replace(tzinfo=utcnow().tzinfo) if sent_at else None,
+        )
+    except EmailError as exc:
+        flash(str(exc), "error")
+        return _render_index(campaign_form, import_form)
+    flash(f"Campaign {campaign.name!r} created.", "info")
+    return redirect(url_for("email_admin.campaign", campaign_id=campaign.id))
+
+
+@bp.post("/recipients/import")
+@marketing_required
+def import_csv() -> str | Response:
+    campaign_form, import_form = _forms()
+    if not import_form.validate_on_submit():
+        return _render_index(campaign_form, import_form)
+    raw = import_form.csv_file.data.read(MAX_CSV_BYTES + 1)
+    if len(raw) > MAX_CSV_BYTES:
+        flash("That file is larger than 1 MiB; use `heedful email recipients import`.", "error")
+        return _render_index(campaign_form, import_form)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        flash("The file is not UTF-8 text.", "error")
+        return _render_index(campaign_form, import_form)
+    parsed = parse_recipients_csv(text, import_form.source.data or "crm_import")
+    if parsed.errors:
+        shown = parsed.errors[:MAX_ERRORS_SHOWN]
+        more = len(parsed.errors) - len(shown)
+        flash(
+            "Nothing was imported: " + "; ".join(shown) + (f"; and {more} more" if more else ""),
+            "error",
+        )
+        return _render_index(campaign_form, import_form)
+    try:
+        summary = import_recipients(parsed.choices)
+    except EmailError as exc:
+        flash(f"Nothing was imported: {exc}", "error")
+        return _render_index(campaign_form, import_form)
+    flash(
+        f"Imported {summary['rows']} rows ({summary['recipients_created']} new recipients).",
+        "info",
+    )
+    return redirect(url_for("email_admin.index"))
+
+
+@bp.get("/campaigns/<int(max=2147483647):campaign_id>")
+@marketing_required
+def campaign(campaign_id: int) -> str:
+    found = db.session.get(EmailCampaign, campaign_id)
+    if found is None:
+        abort(404)
+    site = db.session.get(Site, found.site_id)
+    return render_template(
+        "admin/email_campaign.html", campaign=found, site=site, report=campaign_report(found)
+    )

@@ -1,0 +1,151 @@
+"""The staff email API: campaigns, recipients, pixel URLs and the email report."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from sqlalchemy import select
+
+from app.accounts.auth import require_role
+from app.email.links import pixel_links, preference_url
+from app.email.reports import campaign_report, site_report
+from app.email.service import (
+    EmailError,
+    RecipientChoice,
+    check_source,
+    consent_history,
+    create_campaign,
+    record_recipient,
+)
+from app.errors import ApiError, bad_request
+from app.extensions import db
+from app.http import read_json_object, require_str
+from app.models import Site
+from app.models.email import EmailCampaign, EmailRecipient
+
+bp = Blueprint("email_api", __name__, url_prefix="/api/v1")
+
+MAX_BODY = 8 * 1024
+
+
+def _api_error(exc: EmailError) -> ApiError:
+    return ApiError(exc.status, str(exc))
+
+
+def parse_sent_at(value: object) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise bad_request("sent_at must be an ISO 8601 date-time string")
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise bad_request("sent_at must be an ISO 8601 date-time string") from exc
+    if parsed.tzinfo is None:
+        raise bad_request("sent_at needs a time zone (e.g. 2026-09-01T09:00:00Z)")
+    return parsed
+
+
+@bp.post("/email/campaigns")
+@require_role("marketing")
+def post_campaign() -> tuple[Response, int]:
+    data = read_json_object(MAX_BODY)
+    site_key = require_str(data, "site", max_len=64)
+    name = require_str(data, "name", max_len=200)
+    sent_at = parse_sent_at(data.get("sent_at"))
+    assert site_key is not None and name is not None
+    try:
+        campaign = create_campaign(site_key, name, sent_at)
+    except EmailError as exc:
+        raise _api_error(exc) from None
+    return jsonify({"campaign_id": campaign.id}), 201
+
+
+def _parse_recipient(data: dict[str, Any]) -> RecipientChoice:
+    email = require_str(data, "email", max_len=1024)
+    consent = data.get("consent")
+    if not isinstance(consent, dict) or not isinstance(consent.get("email_tracking"), bool):
+        raise bad_request("consent must be an object with email_tracking: true|false")
+    if set(consent) - {"email_tracking"}:
+        raise bad_request("consent may only hold email_tracking")
+    source = require_str(data, "source", max_len=32, optional=True) or "api"
+    try:
+        check_source(source)  # "preference_centre" belongs to the recipient alone
+    except EmailError as exc:
+        raise _api_error(exc) from None
+    assert email is not None
+    return RecipientChoice(email=email, email_tracking=consent["email_tracking"], source=source)
+
+
+@bp.post("/email/recipients")
+@require_role("marketing")
+def post_recipient() -> tuple[Response, int]:
+    """Always 201: a post appends a consent record, to a new or the existing recipient."""
+    choice = _parse_recipient(read_json_object(MAX_BODY))
+    try:
+        recipient, created = record_recipient(choice)
+    except EmailError as exc:
+        raise _api_error(exc) from None
+    return jsonify({"recipient_id": recipient.id, "created": created}), 201
+
+
+def _recipient(recipient_id: int) -> EmailRecipient:
+    recipient = db.session.get(EmailRecipient, recipient_id)
+    if recipient is None:
+        raise ApiError(404, "unknown recipient")
+    return recipient
+
+
+@bp.get("/email/recipients/<int(max=9007199254740991):recipient_id>")
+@require_role("marketing")
+def get_recipient(recipient_id: int) -> Response:
+    recipient = _recipient(recipient_id)
+    history = [record.as_dict() for record in consent_history(recipient.id)]
+    return jsonify(
+        {
+            "recipient_id": recipient.id,
+            "email_tracking": bool(history and history[-1]["email_tracking"]),
+            "consent_history": history,
+            "preference_url": preference_url(recipient.id),
+        }
+    )
+
+
+@bp.get("/email/campaigns/<int(max=2147483647):campaign_id>/pixel")
+@require_role("marketing")
+def get_pixel(campaign_id: int) -> Response:
+    raw = request.args.get("recipient", "")
+    if not raw.isdigit() or len(raw) > 18:
+        raise bad_request("recipient must be a recipient id")
+    try:
+        links = pixel_links(campaign_id, int(raw))
+    except EmailError as exc:
+        raise _api_error(exc) from None
+    return jsonify(
+        {"url": links.url, "read_url": links.read_url, "preference_url": links.preference_url}
+    )
+
+
+@bp.get("/email/campaigns/<int(max=2147483647):campaign_id>")
+@require_role("marketing", "finance")
+def get_campaign(campaign_id: int) -> Response:
+    campaign = db.session.get(EmailCampaign, campaign_id)
+    if campaign is None:
+        raise ApiError(404, "unknown campaign")
+    site = db.session.get(Site, campaign.site_id)
+    assert site is not None
+    return jsonify({"site": site.key, **campaign_report(campaign)})
+
+
+@bp.get("/reports/<site_key>/email")
+@require_role("marketing", "finance")
+def email_report(site_key: str) -> Response:
+    site = db.session.scalar(select(Site).where(Site.key == site_key))
+    if site is None:
+        raise ApiError(404, "unknown site")
+    raw = request.args.get("campaign")
+    if raw is not None and (not raw.isdigit() or len(raw) > 18):
+        raise bad_request("campaign must be a campaign id")
+    return jsonify(site_report(site, int(raw) if raw is not None else None))

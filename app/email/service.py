@@ -1,0 +1,255 @@
+"""Writing campaigns, recipients and their email-tracking consent.
+
+Every write here commits once. Recipients are found by the HMAC of their normalised
+address; the address itself is dropped as soon as it is hashed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from app.clock import utcnow
+from app.email.identity import MAX_EMAIL_LENGTH, email_hmac
+from app.extensions import db
+from app.models import Site
+from app.models.email import (
+    CONSENT_SOURCES,
+    EmailCampaign,
+    EmailConsentRecord,
+    EmailRecipient,
+    EmailSend,
+)
+
+WRITE_ATTEMPTS = 8
+MAX_CAMPAIGN_NAME = 200
+# Sources a staff caller may claim; "preference_centre" is the recipient's own action.
+STAFF_SOURCES = tuple(s for s in CONSENT_SOURCES if s != "preference_centre")
+_IMPORT_CHUNK = 500
+
+
+class EmailError(ValueError):
+    """Bad input from a caller; ``status`` is the HTTP code the API answers with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class RecipientChoice:
+    """One row to record: an address, its tracking choice and where the choice came from."""
+
+    email: str
+    email_tracking: bool
+    source: str
+
+
+def recipient_key(email: str) -> str:
+    """The HMAC a recipient is stored under; EmailError if ``email`` is not an address."""
+    if not isinstance(email, str) or len(email) > MAX_EMAIL_LENGTH * 4:
+        raise EmailError("email is not a plausible address")
+    try:
+        return email_hmac(current_app.config["SECRET_KEY"], email)
+    except ValueError as exc:
+        # The message never echoes the address.
+        raise EmailError(f"email is not a plausible address ({exc})") from None
+
+
+def check_source(source: str, allowed: Sequence[str] = STAFF_SOURCES) -> str:
+    if source not in allowed:
+        raise EmailError(f"source must be one of {', '.join(allowed)}")
+    return source
+
+
+def _retrying(write: Callable[[], object], what: str) -> object:
+    """Run ``write`` and commit; on a lost race (unique seq/hmac, SQLite lock) try again."""
+    for attempt in range(WRITE_ATTEMPTS):
+        try:
+            result = write()
+            db.session.commit()
+            return result
+        except (IntegrityError, OperationalError):
+            db.session.rollback()
+            time.sleep(0.005 * (attempt + 1))
+    raise EmailError(f"{what} is busy, try again", status=503)
+
+
+def _next_seqs(recipient_ids: Iterable[int]) -> dict[int, int]:
+    ids = list(recipient_ids)
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(EmailConsentRecord.recipient_id, func.max(EmailConsentRecord.seq))
+        .where(EmailConsentRecord.recipient_id.in_(ids))
+        .group_by(EmailConsentRecord.recipient_id)
+    ).all()
+    latest = {rid: seq for rid, seq in rows}
+    return {rid: (latest.get(rid) or 0) + 1 for rid in ids}
+
+
+def _recipients_by_key(keys: Sequence[str]) -> dict[str, EmailRecipient]:
+    found: dict[str, EmailRecipient] = {}
+    for start in range(0, len(keys), _IMPORT_CHUNK):
+        chunk = keys[start : start + _IMPORT_CHUNK]
+        for recipient in db.session.scalars(
+            select(EmailRecipient).where(EmailRecipient.email_hmac.in_(chunk))
+        ):
+            found[recipient.email_hmac] = recipient
+    return found
+
+
+def _append_choices(
+    keyed: Sequence[tuple[str, bool, str]], progress: Callable[[int], None] | None
+) -> tuple[list[EmailRecipient], int]:
+    """Add (key, tracking, source) in order, creating recipients as needed; no commit."""
+    existing = _recipients_by_key(sorted({key for key, _, _ in keyed}))
+    created = 0
+    for key, _, _ in keyed:
+        if key not in existing:
+            existing[key] = EmailRecipient(email_hmac=key)
+            db.session.add(existing[key])
+            created += 1
+    db.session.flush()
+    seqs = _next_seqs(r.id for r in existing.values())
+    now = utcnow()
+    ordered: list[EmailRecipient] = []
+    for index, (key, tracking, source) in enumerate(keyed, start=1):
+        recipient = existing[key]
+        db.session.add(
+            EmailConsentRecord(
+                recipient_id=recipient.id,
+                seq=seqs[recipient.id],
+                email_tracking=tracking,
+                source=source,
+                recorded_at=now,
+            )
+        )
+        seqs[recipient.id] += 1
+        ordered.append(recipient)
+        if progress is not None and index % 100 == 0:
+            progress(100)
+    if progress is not None and len(keyed) % 100:
+        progress(len(keyed) % 100)
+    return ordered, created
+
+
+def record_recipient(choice: RecipientChoice) -> tuple[EmailRecipient, bool]:
+    """Find or create the recipient and append its choice; returns (recipient, created)."""
+    key = recipient_key(choice.email)
+    check_source(choice.source, CONSENT_SOURCES)
+
+    def write() -> tuple[EmailRecipient, bool]:
+        recipients, created = _append_choices([(key, choice.email_tracking, choice.source)], None)
+        return recipients[0], created == 1
+
+    return _retrying(write, "the recipient store")  # type: ignore[return-value]
+
+
+def import_recipients(
+    choices: Sequence[RecipientChoice], progress: Callable[[int], None] | None = None
+) -> dict[str, int]:
+    """Record many already-validated choices in one transaction: all or none."""
+    keyed = [(recipient_key(c.email), c.email_tracking, c.source) for c in choices]
+    for choice in choices:
+        check_source(choice.source, CONSENT_SOURCES)
+    created = 0
+
+    def write() -> None:
+        nonlocal created
+        _, created = _append_choices(keyed, progress)
+
+    _retrying(write, "the recipient store")
+    return {"rows": len(keyed), "recipients_created": created}
+
+
+def set_tracking(recipient_id: int, email_tracking: bool, source: str) -> EmailConsentRecord:
+    """Append a choice for a known recipient (the preference centre, the admin)."""
+    check_source(source, CONSENT_SOURCES)
+    if db.session.get(EmailRecipient, recipient_id) is None:
+        raise EmailError("unknown recipient", status=404)
+
+    def write() -> EmailConsentRecord:
+        seq = _next_seqs([recipient_id])[recipient_id]
+        record = EmailConsentRecord(
+            recipient_id=recipient_id, seq=seq, email_tracking=email_tracking, source=source
+        )
+        db.session.add(record)
+        return record
+
+    return _retrying(write, "the recipient store")  # type: ignore[return-value]
+
+
+def latest_choice(recipient_id: int) -> EmailConsentRecord | None:
+    return db.session.scalar(
+        select(EmailConsentRecord)
+        .where(EmailConsentRecord.recipient_id == recipient_id)
+        .order_by(EmailConsentRecord.seq.desc())
+        .limit(1)
+    )
+
+
+def tracking_granted(recipient_id: int) -> bool:
+    """True only when the recipient's latest recorded choice grants email_tracking."""
+    record = latest_choice(recipient_id)
+    return record is not None and record.email_tracking
+
+
+def consent_history(recipient_id: int) -> list[EmailConsentRecord]:
+    return list(
+        db.session.scalars(
+            select(EmailConsentRecord)
+            .where(EmailConsentRecord.recipient_id == recipient_id)
+            .order_by(EmailConsentRecord.seq)
+        )
+    )
+
+
+def create_campaign(site_key: str, name: str, sent_at: datetime | None) -> EmailCampaign:
+    site = db.session.scalar(select(Site).where(Site.key == site_key))
+    if site is None:
+        raise EmailError("unknown site", status=404)
+    name = name.strip()
+    if not name or len(name) > MAX_CAMPAIGN_NAME:
+        raise EmailError(f"name must be 1 to {MAX_CAMPAIGN_NAME} characters")
+    if sent_at is not None and sent_at.tzinfo is None:
+        raise EmailError("sent_at needs a time zone (e.g. 2026-09-01T09:00:00Z)")
+    campaign = EmailCampaign(site_id=site.id, name=name, sent_at=sent_at)
+    db.session.add(campaign)
+    db.session.commit()
+    return campaign
+
+
+def record_send(campaign_id: int, recipient_id: int) -> bool:
+    """Note that the campaign goes to the recipient; returns whether tracking is granted.
+
+    The send is recorded either way ("sends known"); ``tracked`` follows the consent at
+    the moment the URL is asked for.
+    """
+    if db.session.get(EmailCampaign, campaign_id) is None:
+        raise EmailError("unknown campaign", status=404)
+    if db.session.get(EmailRecipient, recipient_id) is None:
+        raise EmailError("unknown recipient", status=404)
+
+    def write() -> bool:
+        granted = tracking_granted(recipient_id)
+        send = db.session.scalar(
+            select(EmailSend).where(
+                EmailSend.campaign_id == campaign_id, EmailSend.recipient_id == recipient_id
+            )
+        )
+        if send is None:
+            db.session.add(
+                EmailSend(campaign_id=campaign_id, recipient_id=recipient_id, tracked=granted)
+            )
+        elif send.tracked != granted:
+            send.tracked = granted
+        return granted
+
+    return bool(_retrying(write, "the send store"))
