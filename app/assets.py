@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,9 @@ from flask import Blueprint, Response, abort, current_app, request
 ROOT = Path(__file__).resolve().parent.parent
 BANNER_DIR = ROOT / "static" / "consent-banner"
 SERVED = {".js": "application/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+# The banner's styles travel inside its script (one request, one gzip stream): the
+# minified CSS replaces the quoted token in the JS.
+INLINE_CSS = {"heedful.js": ("heedful.css", "'__HEEDFUL_CSS__'")}
 
 bp = Blueprint("assets", __name__)
 _lock = threading.Lock()
@@ -45,12 +49,17 @@ def asset_bytes(name: str) -> Asset:
     path = (BANNER_DIR / name).resolve()
     if path.parent != BANNER_DIR or path.suffix not in SERVED or not path.is_file():
         raise FileNotFoundError(name)
-    mtime = path.stat().st_mtime
+    inlined = INLINE_CSS.get(name)
+    css_path = BANNER_DIR / inlined[0] if inlined else None
+    mtime = max(p.stat().st_mtime for p in (path, css_path) if p is not None)
     with _lock:
         cached = _built.get(name)
         if cached is not None and cached.mtime == mtime:
             return cached
     minified = minify(name, path.read_text(encoding="utf-8"))
+    if inlined and css_path is not None:
+        css = minify(inlined[0], css_path.read_text(encoding="utf-8")).decode()
+        minified = minified.replace(inlined[1].encode(), json.dumps(css).encode())
     asset = Asset(
         minified=minified,
         gzipped=gzip.compress(minified, compresslevel=9, mtime=0),
