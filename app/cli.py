@@ -148,7 +148,7 @@ def seed_demo() -> None:
 
 
 @heedful.command("demo")
-@click.option("--events", default=500, show_default=True, help="How many visitors to simulate.")
+@click.option("--events", default=2000, show_default=True, help="How many events to send.")
 @click.option("--seed", default=None, type=int, help="Random seed for repeatable data.")
 def demo(events: int, seed: int | None) -> None:
     """Generate realistic synthetic data through the service functions."""
@@ -156,6 +156,6 @@ def demo(events: int, seed: int | None) -> None:
 
     rng = random.Random(seed)
     site = ensure_demo_site()
-    with click.progressbar(length=events, label="Simulating visitors") as bar:
+    with click.progressbar(length=events, label="Simulating visits") as bar:
         summary = generate(site, events, rng, progress=bar.update)
     click.echo(json.dumps(summary, sort_keys=True))

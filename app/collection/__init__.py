@@ -1,0 +1,22 @@
+"""Collection: tracker events in, cleaned and consent-checked rows out."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from app.cli import heedful  # noqa: F401  (the demo command lives in app.cli)
+    from app.collection import routes
+    from app.collection.privacy import register
+    from app.extensions import csrf, limiter
+
+    # Beacons carry no cookies (CSRF cannot apply); abuse is bounded by consent, size and
+    # validation, and skipping the limiter keeps per-event CPU low.
+    csrf.exempt(routes.bp)
+    limiter.exempt(routes.bp)
+    app.register_blueprint(routes.bp)
+    from app.collection import demo_files
+
+    app.register_blueprint(demo_files.bp)
+    register(app)

@@ -1,4 +1,5 @@
-"""Synthetic visitors for ``heedful demo``; every write goes through the real services."""
+"""Synthetic visitors for ``heedful demo``; every write goes through the real services:
+consent through ``record_consent``/``withdraw_consent``, events through ``collect``."""
 
 from __future__ import annotations
 
@@ -6,8 +7,16 @@ import random
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote_plus
 
+from app.clock import utcnow
+from app.collection.service import collect
+from app.collection.validation import Batch, RawEvent
+from app.consent.cache import site_snapshot
 from app.consent.service import ConsentRequest, record_consent, withdraw_consent
+from app.enrichment.context import ClientFacts
+from app.enrichment.geo import Location, Network
+from app.enrichment.useragent import ClientAgent
 from app.models import Site
 
 CONSENT_MIX = (("accept_all", 0.55), ("reject_all", 0.3), ("custom", 0.15))
@@ -15,10 +24,41 @@ BROWSERS = ("Chrome", "Firefox", "Safari", "Edge", "Samsung Internet")
 COUNTRIES = ("DE", "FR", "ES", "GB", "US", "NL", "IT", "SE", "PL", None)
 LANGUAGES = ("en", "de", "fr", "es")
 
+# (browser, major, os, os version, device, weight)
+AGENTS = (
+    (ClientAgent("Chrome", "130", "Windows", "10", "desktop", False, False), 0.32),
+    (ClientAgent("Chrome Mobile", "130", "Android", "14", "mobile", False, False), 0.2),
+    (ClientAgent("Mobile Safari", "18", "iOS", "18.1", "mobile", False, False), 0.18),
+    (ClientAgent("Safari", "18", "Mac OS X", "10.15", "desktop", False, False), 0.1),
+    (ClientAgent("Firefox", "132", "Linux", "", "desktop", False, False), 0.08),
+    (ClientAgent("Edge", "130", "Windows", "10", "desktop", False, False), 0.07),
+    (ClientAgent("Mobile Safari", "18", "iOS", "18.1", "tablet", False, False), 0.05),
+)
+PLACES = (
+    (Location("DE", "BE", "Berlin"), Network(3320, "Deutsche Telekom AG", "telekom.de"), 0.22),
+    (Location("FR", "IDF", "Paris"), Network(3215, "Orange S.A.", "orange.com"), 0.16),
+    (Location("GB", "ENG", "London"), Network(2856, "British Telecommunications", "bt.com"), 0.14),
+    (Location("US", "CA", "San Francisco"), Network(7922, "Comcast Cable", "comcast.com"), 0.14),
+    (Location("NL", "NH", "Amsterdam"), Network(1136, "KPN B.V.", "kpn.com"), 0.1),
+    (Location("ES", "MD", "Madrid"), Network(3352, "Telefonica de Espana", "telefonica.es"), 0.1),
+    (Location("SE", "AB", "Stockholm"), Network(3301, "Telia Company AB", "telia.com"), 0.08),
+    (None, None, 0.06),
+)
+PAGES = ("/demo", "/demo/shoes", "/demo/shoes/trail-runner", "/demo/bags", "/demo/about")
+SEARCHES = ("trail shoes", "rain jacket", "gift card", "size guide", "returns", "wool socks")
+REFERRERS = (
+    (None, 0.4),
+    ("https://www.bing.com/search?q={q}", 0.15),
+    ("https://duckduckgo.com/?q={q}", 0.1),
+    ("https://www.ecosia.org/search?q={q}", 0.05),
+    ("https://www.google.com/", 0.2),
+    ("https://news.example/article", 0.1),
+)
 
-def _pick(rng: random.Random, weighted: tuple[tuple[str, float], ...]) -> str:
-    names, weights = zip(*weighted, strict=True)
-    return rng.choices(names, weights=weights)[0]
+
+def _pick(rng: random.Random, weighted: tuple[tuple[Any, float], ...]) -> Any:
+    values, weights = zip(*weighted, strict=True)
+    return rng.choices(values, weights=weights)[0]
 
 
 def simulate_visitor(site: Site, rng: random.Random) -> tuple[str, str]:
@@ -44,22 +84,69 @@ def simulate_visitor(site: Site, rng: random.Random) -> tuple[str, str]:
     return record.consent_id, method
 
 
+def _visit_batches(origin: str, rng: random.Random, budget: int) -> list[list[RawEvent]]:
+    """One visit as the tracker would send it: per page a view, visible time and clicks."""
+    batches: list[list[RawEvent]] = []
+    referrer_template = _pick(rng, REFERRERS)
+    referrer = (
+        referrer_template.format(q=quote_plus(rng.choice(SEARCHES))) if referrer_template else None
+    )
+    landing = rng.choice(PAGES)
+    if rng.random() < 0.15:
+        landing += f"?utm_source=newsletter&utm_term={quote_plus(rng.choice(SEARCHES))}"
+    paths = [landing] + [rng.choice(PAGES) for _ in range(rng.randrange(0, 4))]
+    if rng.random() < 0.25:
+        paths.append(f"/demo/search?q={quote_plus(rng.choice(SEARCHES))}")
+    used = 0
+    for index, path in enumerate(paths):
+        url = origin + path
+        batch = [RawEvent("pageview", url, referrer=referrer if index == 0 else None, title="Demo")]
+        batch.append(RawEvent("engagement", url, engaged_ms=int(rng.lognormvariate(9.6, 0.9))))
+        if rng.random() < 0.1:
+            batch.append(RawEvent("download", url, target=origin + "/demo/files/price-list.pdf"))
+        if rng.random() < 0.07:
+            batch.append(RawEvent("outbound", url, target="https://example.org/partner"))
+        batches.append(batch)
+        used += len(batch)
+        if used >= budget:
+            break
+    return batches
+
+
 def generate(
-    site: Site, visitors: int, rng: random.Random, progress: Callable[[int], Any] | None = None
+    site: Site, events: int, rng: random.Random, progress: Callable[[int], Any] | None = None
 ) -> dict[str, Any]:
+    """Simulate visitors until about ``events`` events were sent; each visitor decides on
+    consent first, and the collector drops what that consent does not allow."""
+    snapshot = site_snapshot(site.key, cached=False)
+    assert snapshot is not None
+    origin = f"http://{'localhost' if 'localhost' in site.domains else site.domains[0]}:5000"
     methods: Counter[str] = Counter()
-    withdrawn = 0
-    for _ in range(visitors):
+    totals: Counter[str] = Counter()
+    withdrawn = visitors = sent = 0
+    while sent < events:
         consent_id, method = simulate_visitor(site, rng)
+        visitors += 1
         methods[method] += 1
+        agent = _pick(rng, tuple((a, w) for a, w in AGENTS))
+        location, network = _pick(rng, tuple(((loc, net), w) for loc, net, w in PLACES))
+        facts = ClientFacts(agent=agent, location=location, network=network, gpc=False)
+        for raw in _visit_batches(origin, rng, events - sent):
+            result = collect(snapshot, Batch(site.key, consent_id, tuple(raw)), facts, utcnow())
+            totals["accepted"] += result.accepted
+            totals["dropped"] += result.dropped
+            sent += len(raw)
+            if progress is not None:
+                progress(len(raw))
         if method != "reject_all" and rng.random() < 0.03:
             withdraw_consent(consent_id)
             withdrawn += 1
-        if progress is not None:
-            progress(1)
     return {
         "site": site.key,
         "visitors": visitors,
+        "events": sent,
+        "accepted": totals["accepted"],
+        "dropped": totals["dropped"],
         "consent": dict(methods),
         "withdrawn": withdrawn,
     }

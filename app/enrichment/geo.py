@@ -78,7 +78,7 @@ class GeoReaders:
         if self._city is None and self.city_path:
             with self._lock:
                 if self._city is None:
-                    self._city = geoip2.database.Reader(self.city_path, mode=maxminddb.MODE_MMAP)
+                    self._city = geoip2.database.Reader(self.city_path, mode=maxminddb.MODE_AUTO)
         return self._city
 
     @property
@@ -86,7 +86,7 @@ class GeoReaders:
         if self._asn is None and self.asn_path:
             with self._lock:
                 if self._asn is None:
-                    self._asn = maxminddb.open_database(self.asn_path, maxminddb.MODE_MMAP)
+                    self._asn = maxminddb.open_database(self.asn_path, maxminddb.MODE_AUTO)
         return self._asn
 
     def close(self) -> None:

@@ -1,1 +1,138 @@
-"""Analytics events (built by the collection pipeline)."""
+"""Analytics events (built by the collection pipeline).
+
+Raw events and search terms are keyed to ``consent_id`` so access and erasure find them.
+On PostgreSQL both tables are partitioned by month on ``received_at`` (declarative
+partitioning), so retention can drop a whole month at once; the primary key therefore
+includes ``received_at``, and ids are made by the application (SQLite only auto-increments
+a single-column integer key). No column holds an IP address or a user-agent string.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date, datetime
+
+from sqlalchemy import DDL, BigInteger, Date, ForeignKey, Index, Integer, String, event
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
+from app.models.types import UTCDateTime
+
+PARTITIONED_TABLES = ("events", "search_terms")
+
+
+def new_row_id() -> int:
+    """A random positive 63-bit id: unique across workers without a shared sequence
+    (rows are ordered by ``received_at``, not by id)."""
+    return secrets.randbits(63) or 1
+
+
+class Event(db.Model):
+    """One collected event: a page view, engagement ping, download, outbound click or search."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_site_received", "site_id", "received_at"),
+        Index("ix_events_consent_received", "consent_id", "received_at"),
+        Index("ix_events_site_session", "site_id", "session_id"),
+        {"postgresql_partition_by": "RANGE (received_at)"},
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger, primary_key=True, autoincrement=False, default=new_row_id
+    )
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    consent_id: Mapped[str] = mapped_column(String(40))
+    # Server-made per visit (30 minutes without events end it); never derived from the client.
+    session_id: Mapped[str] = mapped_column(String(32))
+    type: Mapped[str] = mapped_column(String(16))
+    # The page, cleaned: host (None when it is a bare IP address), path and the allow-listed
+    # query string (None when nothing survived); the fragment is never kept.
+    host: Mapped[str | None] = mapped_column(String(253))
+    path: Mapped[str] = mapped_column(String(1024))
+    query: Mapped[str | None] = mapped_column(String(1024))
+    title: Mapped[str | None] = mapped_column(String(300))
+    referrer: Mapped[str | None] = mapped_column(String(300))  # scheme://host only
+    # Download or outbound link, cleaned like the page (relative when its host is a bare IP).
+    target: Mapped[str | None] = mapped_column(String(2048))
+    engaged_ms: Mapped[int | None] = mapped_column(Integer)
+    browser: Mapped[str | None] = mapped_column(String(64))
+    browser_version: Mapped[str | None] = mapped_column(String(16))
+    os: Mapped[str | None] = mapped_column(String(64))
+    os_version: Mapped[str | None] = mapped_column(String(16))
+    device: Mapped[str | None] = mapped_column(String(16))
+    country: Mapped[str | None] = mapped_column(String(2))
+    region: Mapped[str | None] = mapped_column(String(8))
+    city: Mapped[str | None] = mapped_column(String(128))
+    asn: Mapped[int | None] = mapped_column(BigInteger)
+    network_org: Mapped[str | None] = mapped_column(String(200))
+    network_domain: Mapped[str | None] = mapped_column(String(200))
+
+    def as_dict(self) -> dict[str, object]:
+        values = {column.name: getattr(self, column.key) for column in self.__table__.columns}
+        return {
+            name: value.isoformat() if isinstance(value, datetime) else value
+            for name, value in values.items()
+        }
+
+
+class SearchTerm(db.Model):
+    """A normalised, redacted search term and its source: site, utm_term or referrer."""
+
+    __tablename__ = "search_terms"
+    __table_args__ = (
+        Index("ix_search_terms_site_received", "site_id", "received_at"),
+        Index("ix_search_terms_consent", "consent_id"),
+        {"postgresql_partition_by": "RANGE (received_at)"},
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger, primary_key=True, autoincrement=False, default=new_row_id
+    )
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    consent_id: Mapped[str] = mapped_column(String(40))
+    session_id: Mapped[str] = mapped_column(String(32))
+    term: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(16))  # site | utm_term | referrer
+    engine: Mapped[str | None] = mapped_column(String(32))  # for source == referrer
+    path: Mapped[str | None] = mapped_column(String(1024))
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "received_at": self.received_at.isoformat(),
+            "session_id": self.session_id,
+            "term": self.term,
+            "source": self.source,
+            "engine": self.engine,
+            "path": self.path,
+        }
+
+
+class DailyCount(db.Model):
+    """Per-site, per-day counters with no identifiers: events dropped for lack of consent
+    (``reason='consent'``) and events from bots and headless browsers (``reason='bot'``)."""
+
+    __tablename__ = "daily_drop_counts"
+
+    site_id: Mapped[int] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    reason: Mapped[str] = mapped_column(String(16), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+def _default_partition(table: str) -> DDL:
+    return DDL(f"CREATE TABLE IF NOT EXISTS {table}_default PARTITION OF {table} DEFAULT")
+
+
+# The migration creates the same DEFAULT partitions, so an insert never finds no partition
+# even before the monthly one exists.
+for _table in (Event.__table__, SearchTerm.__table__):
+    event.listen(
+        _table,
+        "after_create",
+        _default_partition(_table.name).execute_if(dialect="postgresql"),
+    )

@@ -1,0 +1,281 @@
+"""Collection: the one service function that stores a batch of events (``collect``).
+
+Order of work: resolve the site, check every URL belongs to it (400 otherwise), count and
+drop bots, ask ``consent_allows`` for the batch, then clean, enrich and store the batch in
+one transaction. A dropped batch leaves only a per-site, per-day count without identifiers.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+
+from app.collection import search_terms as terms
+from app.collection.partitions import ensure_partitions
+from app.collection.urls import (
+    DEFAULT_DOWNLOAD_EXTENSIONS,
+    DEFAULT_QUERY_PARAMS,
+    clean_page_url,
+    clean_referrer,
+    host_belongs,
+    url_host,
+)
+from app.collection.validation import Batch, RawEvent
+from app.collection.writer import WriteJob, group_writer
+from app.consent.cache import SiteSnapshot, consent_allows, site_snapshot
+from app.enrichment.context import ClientFacts
+from app.errors import bad_request
+from app.extensions import db
+from app.models.analytics import Event
+
+SESSION_GAP = timedelta(minutes=30)
+MAX_TITLE_STORED = 300
+CATEGORY = "analytics"
+
+
+@dataclass(frozen=True, slots=True)
+class CollectResult:
+    accepted: int
+    dropped: int
+
+
+@dataclass(frozen=True, slots=True)
+class SiteRules:
+    """A site's collection settings with the defaults filled in."""
+
+    search_params: frozenset[str]
+    allowed_params: frozenset[str]
+    download_extensions: tuple[str, ...]
+
+    @classmethod
+    def of(cls, settings: dict[str, Any]) -> SiteRules:
+        search = frozenset(_names(settings.get("search_params")) or DEFAULT_QUERY_PARAMS)
+        extra = frozenset(_names(settings.get("query_params")))
+        extensions = tuple(_names(settings.get("download_extensions")))
+        return cls(search, search | extra, extensions or DEFAULT_DOWNLOAD_EXTENSIONS)
+
+
+def _names(value: Any) -> list[str]:
+    if not isinstance(value, list | tuple):
+        return []
+    return [v.strip().lower() for v in value if isinstance(v, str) and v.strip()]
+
+
+def resolve_site(site_key: str) -> SiteSnapshot:
+    snapshot = site_snapshot(site_key)
+    if snapshot is None:
+        raise bad_request("unknown site")
+    return snapshot
+
+
+def collect(
+    snapshot: SiteSnapshot, batch: Batch, client: ClientFacts, now: datetime
+) -> CollectResult:
+    """Store ``batch`` whole if the consent recorded for it allows analytics; else count it.
+
+    Raises a 400 ``ApiError`` for URLs that are not the site's (nothing is stored then).
+    The rows are committed once, by the group writer, before this returns; database errors
+    propagate to the caller (the route answers 503).
+    """
+    rules = SiteRules.of(snapshot.settings)
+    pages = [
+        _page_url(event.url, snapshot.domains, rules, index)
+        for index, event in enumerate(batch.events)
+    ]
+    for index, event in enumerate(batch.events):
+        if event.target is not None:
+            _check_web_url(event.target, f"events[{index}].target")
+    count = len(batch.events)
+    writer = group_writer()
+    if client.is_automated:
+        writer.submit(WriteJob(counts=Counter({(snapshot.id, now.date(), "bot"): count})))
+        return CollectResult(accepted=0, dropped=count)
+    if not consent_allows(snapshot, batch.consent_id, CATEGORY, now):
+        writer.submit(WriteJob(counts=Counter({(snapshot.id, now.date(), "consent"): count})))
+        return CollectResult(accepted=0, dropped=count)
+
+    ensure_partitions(db.engine, now)
+    session_id = _sessions.session_for(snapshot.id, batch.consent_id, now)
+    keys = {"received_at": now, "site_id": snapshot.id, "consent_id": batch.consent_id}
+    keys["session_id"] = session_id
+    base = _enrichment_columns(client)
+    job = WriteJob()
+    for event, page in zip(batch.events, pages, strict=True):
+        parts = urlsplit(page)
+        path = parts.path[:1024] or "/"
+        job.events.append(
+            {
+                **keys,
+                **base,
+                "type": event.type,
+                "host": _named_host(parts.hostname),
+                "path": path,
+                "query": parts.query[:1024] or None,
+                "title": _title(event.title),
+                "referrer": _referrer(event.referrer),
+                "target": _target(event, snapshot.domains, rules),
+                "engaged_ms": event.engaged_ms,
+            }
+        )
+        for term, engine in _search_terms(event, rules):
+            job.terms.append(
+                {**keys, "term": term.term, "source": term.source, "engine": engine, "path": path}
+            )
+    writer.submit(job)
+    _sessions.seen(snapshot.id, batch.consent_id, session_id, now)
+    return CollectResult(accepted=count, dropped=0)
+
+
+def _check_web_url(url: str, where: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not url_host(url):
+        raise bad_request(f"{where} must be an http(s) URL")
+
+
+def _page_url(url: str, domains: Iterable[str], rules: SiteRules, index: int) -> str:
+    where = f"events[{index}].url"
+    _check_web_url(url, where)
+    host = url_host(url)
+    if host is None or not host_belongs(host, domains):
+        raise bad_request(f"{where} is not on one of the site's domains")
+    try:
+        return clean_page_url(url, allowed_params=rules.allowed_params)
+    except ValueError as exc:
+        raise bad_request(f"{where} is not a valid URL") from exc
+
+
+def _is_ip_literal(host: str | None) -> bool:
+    if not host:
+        return False
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def _named_host(host: str | None) -> str | None:
+    """The host, unless it is a bare IP address (the site's own domains already say it)."""
+    return None if host is None or _is_ip_literal(host) else host
+
+
+def _without_ip_host(url: str) -> str:
+    """``url`` relative to its host when that host is a bare IP address."""
+    parts = urlsplit(url)
+    if not _is_ip_literal(parts.hostname):
+        return url
+    return parts.path + ("?" + parts.query if parts.query else "")
+
+
+def _referrer(raw: str | None) -> str | None:
+    cleaned = clean_referrer(raw)
+    # A referrer on a bare IP address can point at a person's own machine or network.
+    if cleaned is None or _is_ip_literal(url_host(cleaned)):
+        return None
+    return cleaned[:300]
+
+
+def _target(event: RawEvent, domains: Iterable[str], rules: SiteRules) -> str | None:
+    if event.target is None:
+        return None
+    host = url_host(event.target)
+    own = host is not None and host_belongs(host, domains)
+    if _is_ip_literal(host) and not own:
+        return None
+    try:
+        # Foreign links keep only campaign tags: their queries are not ours to allow.
+        cleaned = clean_page_url(
+            event.target, allowed_params=rules.allowed_params if own else set()
+        )
+    except ValueError:
+        return None
+    # An own-site link on a bare IP (a site registered on an address) is kept relative.
+    return _without_ip_host(cleaned)
+
+
+def _title(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    title = " ".join(raw.split())[:MAX_TITLE_STORED]
+    return title or None
+
+
+def _search_terms(event: RawEvent, rules: SiteRules) -> list[tuple[terms.SearchTerm, str | None]]:
+    if event.type == "search":
+        term = terms.normalise_term(event.query or "")
+        return [(terms.SearchTerm(term, "site"), None)] if term else []
+    if event.type != "pageview":
+        return []
+    found: list[tuple[terms.SearchTerm, str | None]] = [
+        (term, None) for term in terms.terms_from_page_url(event.url, rules.search_params)
+    ]
+    from_referrer = terms.term_from_referrer(event.referrer)
+    if from_referrer is not None:
+        found.append((from_referrer, terms.search_engine(event.referrer)))
+    return found
+
+
+def _enrichment_columns(client: ClientFacts) -> dict[str, Any]:
+    agent, location, network = client.agent, client.location, client.network
+    return {
+        "browser": agent.browser,
+        "browser_version": agent.browser_version or None,
+        "os": agent.os,
+        "os_version": agent.os_version or None,
+        "device": agent.device,
+        "country": location.country if location else None,
+        "region": (location.region or None) if location else None,
+        "city": location.city if location else None,
+        "asn": network.asn if network else None,
+        "network_org": network.organisation if network else None,
+        "network_domain": network.domain if network else None,
+    }
+
+
+class _SessionCache:
+    """Last known (session id, time) per consent id in this process, so most requests need
+    no query. A fresh entry is always right: another worker's newer events only shorten the
+    gap. A stale or missing entry is looked up in the events table."""
+
+    def __init__(self, size: int = 100_000) -> None:
+        self._entries: OrderedDict[tuple[int, str], tuple[str, datetime]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._size = size
+
+    def session_for(self, site_id: int, consent_id: str, now: datetime) -> str:
+        with self._lock:
+            entry = self._entries.get((site_id, consent_id))
+        if entry is not None and timedelta(0) <= now - entry[1] < SESSION_GAP:
+            return entry[0]
+        last = db.session.execute(
+            select(Event.session_id, Event.received_at)
+            .where(Event.consent_id == consent_id, Event.site_id == site_id)
+            .where(Event.received_at > now - SESSION_GAP, Event.received_at <= now)
+            .order_by(Event.received_at.desc())
+            .limit(1)
+        ).first()
+        # A new visit gets a random id: nothing about the address or browser goes in.
+        return last.session_id if last is not None else secrets.token_hex(12)
+
+    def seen(self, site_id: int, consent_id: str, session_id: str, now: datetime) -> None:
+        with self._lock:
+            self._entries[(site_id, consent_id)] = (session_id, now)
+            self._entries.move_to_end((site_id, consent_id))
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_sessions = _SessionCache()
