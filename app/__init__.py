@@ -16,7 +16,9 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Non
     app = Flask(
         __name__, static_folder=None, instance_path=instance_path, instance_relative_config=True
     )
-    app.config.update(load_config(app.instance_path))
+    app.config.update(
+        load_config(app.instance_path, secret_key=(overrides or {}).get("SECRET_KEY"))
+    )
     if overrides:
         app.config.update(overrides)
     if overrides and "SQLALCHEMY_ENGINE_OPTIONS" not in overrides:

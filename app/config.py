@@ -22,11 +22,16 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
 
 
-def load_config(instance_path: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Build the Flask config mapping from ``env`` (``os.environ`` by default)."""
+def load_config(
+    instance_path: str, env: Mapping[str, str] | None = None, *, secret_key: str | None = None
+) -> dict[str, Any]:
+    """Build the Flask config mapping from ``env`` (``os.environ`` by default).
+
+    ``secret_key`` is one the caller supplies directly (the factory's overrides).
+    """
     env = os.environ if env is None else env
     heedful_env = env.get("HEEDFUL_ENV", "production")
-    secret = env.get("HEEDFUL_SECRET_KEY")
+    secret = secret_key or env.get("HEEDFUL_SECRET_KEY")
     if not secret:
         if heedful_env != "development":
             raise ConfigError(

@@ -31,6 +31,9 @@ def read_json_object(max_bytes: int) -> dict[str, Any]:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise bad_request("body is not valid UTF-8 JSON") from exc
+    except RecursionError as exc:
+        # A few KiB of "[[[[..." exhausts the parser's stack; that is bad input, not a 500.
+        raise bad_request("body is nested too deeply") from exc
     if not isinstance(data, dict):
         raise bad_request("body must be a JSON object")
     return data

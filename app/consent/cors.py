@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from flask import Response, current_app, request
+from flask import Response, current_app, g, request
 from sqlalchemy import select
 
 from app.collection.urls import host_belongs
@@ -52,6 +52,9 @@ def check_origin(domains: Iterable[str]) -> str | None:
     host = origin_host(origin)
     if host is None or not host_belongs(host, domains):
         raise ApiError(403, "this origin is not registered for the site")
+    # Remembered so an error raised after this check (409 stale policy, 503 busy) still
+    # carries the CORS headers; otherwise the browser hides it from the banner.
+    g.heedful_cors_origin = origin
     return origin
 
 
@@ -74,4 +77,12 @@ def preflight() -> Response:
         response.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
         response.headers["Access-Control-Max-Age"] = MAX_AGE
     response.vary.add("Origin")
+    return response
+
+
+def allow_checked_origin(response: Response) -> Response:
+    """``after_request`` hook: echo an origin that passed ``check_origin`` on any response."""
+    origin = g.get("heedful_cors_origin")
+    if origin and "Access-Control-Allow-Origin" not in response.headers:
+        allow_origin(response, origin)
     return response

@@ -90,7 +90,8 @@ def validate_policy(
     if DEFAULT_LANGUAGE not in texts:
         raise PolicyError("a policy needs English texts, the fallback language")
     for lang, lang_texts in texts.items():
-        if not LANGUAGE_TAG.match(lang):
+        # 16 characters: the width of consent_records.lang, where the tag is stored.
+        if len(lang) > 16 or not LANGUAGE_TAG.match(lang):
             raise PolicyError(f"not a language tag: {lang!r}")
         labels = lang_texts.get("categories", {})
         missing = [k for k in keys if k not in labels and lang == DEFAULT_LANGUAGE]

@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
+from app.accounts.auth import require_role
 from app.clock import utcnow
 from app.consent.cache import site_snapshot
-from app.consent.cors import allow_origin, check_origin, preflight
+from app.consent.cors import allow_checked_origin, allow_origin, check_origin, preflight
 from app.consent.policy import get_site, policy_payload, resolve_language
 from app.consent.receipt import build_receipt
 from app.consent.service import (
@@ -33,6 +36,9 @@ CONSENT_ID_MAX = 64
 @bp.before_request
 def answer_preflight() -> Response | None:
     return preflight() if request.method == "OPTIONS" else None
+
+
+bp.after_app_request(allow_checked_origin)
 
 
 @bp.get("/sites/<site_key>/policy")
@@ -142,3 +148,25 @@ def post_withdraw(consent_id: str) -> Response:
     body, _ = _status_body(consent_id)
     body["receipt"] = build_receipt(withdrawal, site)
     return allow_origin(jsonify(body), origin)
+
+
+@bp.get("/sites")
+@require_role("marketing", "finance")
+def list_sites() -> Response:
+    """Staff: the registered sites and their current policy versions."""
+    sites = db.session.scalars(
+        select(Site).options(selectinload(Site.policies)).order_by(Site.name, Site.id)
+    ).all()
+    return jsonify(
+        {
+            "sites": [
+                {
+                    "key": site.key,
+                    "name": site.name,
+                    "domains": list(site.domains),
+                    "policy_version": site.current_policy.version,
+                }
+                for site in sites
+            ]
+        }
+    )

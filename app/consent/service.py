@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import secrets
 import time
 import uuid
@@ -19,7 +20,7 @@ from app.extensions import db
 from app.models import ConsentRecord, PolicyVersion, Site
 
 METHODS = ("accept_all", "reject_all", "custom")
-WRITE_ATTEMPTS = 8
+WRITE_ATTEMPTS = 20
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,20 @@ def _effective_choices(
     return choices
 
 
+def _lock_history(consent_id: str) -> None:
+    """Serialise the writers of one consent id on PostgreSQL until the transaction ends.
+
+    Without it, many simultaneous writers keep taking each other's ``seq`` and run out of
+    retries. SQLite has a single writer lock, so retries there stay short.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(select(func.pg_advisory_xact_lock(func.hashtext(consent_id))))
+
+
 def _append(record: ConsentRecord) -> ConsentRecord:
     """Insert ``record`` as the next in its consent id's history, retrying on races."""
     for attempt in range(WRITE_ATTEMPTS):
+        _lock_history(record.consent_id)
         latest = db.session.scalar(
             select(func.max(ConsentRecord.seq)).where(ConsentRecord.consent_id == record.consent_id)
         )
@@ -71,7 +83,8 @@ def _append(record: ConsentRecord) -> ConsentRecord:
         except (IntegrityError, OperationalError):
             # Another writer took this seq (or held SQLite's write lock): try the next.
             db.session.rollback()
-            time.sleep(0.005 * (attempt + 1))
+            # Jitter, so writers that collided do not collide again in lockstep.
+            time.sleep(random.uniform(0.001, 0.005) * (attempt + 1))
             continue
         invalidate_consent(record.consent_id)
         return record

@@ -1,0 +1,104 @@
+"""Migrations: an empty database goes to head and back to base; head matches the models."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask import Flask
+from flask_migrate import downgrade, upgrade
+
+from app.extensions import db
+from tests.conftest import make_database_url
+from tests.helpers import extra_app
+
+CORE_TABLES = {"sites", "policy_versions", "consent_records", "users", "api_tokens"}
+
+
+@pytest.fixture
+def empty_app(tmp_path: Path) -> Iterator[Flask]:
+    url, cleanup = make_database_url(tmp_path, "migrations")
+    try:
+        with extra_app(url, tmp_path / "instance") as application:
+            yield application
+    finally:
+        cleanup()
+
+
+def _tables(application: Flask) -> set[str]:
+    with application.app_context():
+        db.engine.dispose()
+        return set(sa.inspect(db.engine).get_table_names())
+
+
+def _partitions(conn: sa.Connection) -> set[str]:
+    """PostgreSQL partitions (e.g. ``events_default``): storage of a partitioned table that
+    the models declare once, so they are not differences between models and migrations."""
+    if conn.dialect.name != "postgresql":
+        return set()
+    rows = conn.execute(
+        sa.text(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relispartition AND n.nspname = current_schema()"
+        )
+    )
+    return {row[0] for row in rows}
+
+
+def _differences(application: Flask) -> list:
+    with application.app_context(), db.engine.connect() as conn:
+        partitions = _partitions(conn)
+
+        def include_object(obj, name, type_, reflected, compare_to) -> bool:
+            table = obj if type_ == "table" else getattr(obj, "table", None)
+            return getattr(table, "name", None) not in partitions
+
+        context = MigrationContext.configure(
+            conn, opts={"compare_type": True, "include_object": include_object}
+        )
+        return compare_metadata(context, db.metadata)
+
+
+def test_upgrade_empty_database_to_head_and_back(empty_app: Flask) -> None:
+    assert _tables(empty_app) == set()
+    with empty_app.app_context():
+        upgrade()
+    tables = _tables(empty_app)
+    assert tables >= CORE_TABLES
+    assert "alembic_version" in tables
+    # Every table the models declare exists after the migrations.
+    assert {t.name for t in db.metadata.sorted_tables} <= tables
+
+    with empty_app.app_context():
+        downgrade(revision="base")
+    assert _tables(empty_app) <= {"alembic_version"}
+
+
+def test_migrated_schema_matches_the_models(empty_app: Flask) -> None:
+    with empty_app.app_context():
+        upgrade()
+    differences = _differences(empty_app)
+    assert differences == [], "migrations and models disagree:\n" + "\n".join(map(str, differences))
+
+
+def test_migrated_database_refuses_updates_to_consent_records(empty_app: Flask) -> None:
+    """The append-only trigger is created by the migration, not only by create_all."""
+    from app.consent.policy import create_site
+    from app.consent.service import ConsentRequest, record_consent
+
+    with empty_app.app_context():
+        upgrade()
+        create_site("Migrated", ["migrated.example"], key="migrated")
+        record_consent(ConsentRequest("migrated", None, 1, {}, "accept_all", "en"))
+        with pytest.raises(sa.exc.DBAPIError, match="append-only"), db.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE consent_records SET gpc = true"))
+        db.session.remove()
+
+
+def test_create_all_and_migrations_agree_on_the_app_fixture(app: Flask) -> None:
+    """The suite's schema (create_all) has the same tables as the models."""
+    assert {t.name for t in db.metadata.sorted_tables} <= _tables(app)
