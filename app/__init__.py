@@ -60,12 +60,16 @@ def _root() -> Path:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from app import assets, openapi
+    from app import assets, extensions, openapi
     from app.admin.routes import bp as admin_bp
     from app.consent.routes import bp as consent_bp
     from app.demo.routes import bp as demo_bp
     from app.privacy.routes import bp as privacy_bp
 
+    # The public JSON APIs authenticate nothing by cookie (a consent id is a bearer
+    # secret), so cross-site request forgery has nothing to ride on there.
+    extensions.csrf.exempt(consent_bp)
+    extensions.csrf.exempt(privacy_bp)
     for blueprint in (assets.bp, openapi.bp, admin_bp, consent_bp, demo_bp, privacy_bp):
         app.register_blueprint(blueprint)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from flask import request
@@ -10,6 +11,7 @@ from flask import request
 from app.errors import ApiError, bad_request
 
 JSON_TYPES = ("application/json", "text/plain")
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def read_json_object(max_bytes: int) -> dict[str, Any]:
@@ -52,6 +54,6 @@ def require_str(
         raise bad_request(f"{key} must be a string")
     if len(value) > max_len:
         raise bad_request(f"{key} is longer than {max_len} characters")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    if _CONTROL_CHARACTERS.search(value):
         raise bad_request(f"{key} contains control characters")
     return value

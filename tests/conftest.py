@@ -60,7 +60,9 @@ def test_config(database_url: str, **extra: Any) -> dict[str, Any]:
         "TESTING": True,
         "SECRET_KEY": TEST_SECRET,
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "WTF_CSRF_ENABLED": False,
+        # CSRF stays on, as in production: a public endpoint that forgot its exemption
+        # must fail here, not only on a real deployment.
+        "WTF_CSRF_ENABLED": True,
         "RATELIMIT_ENABLED": False,
         "HEEDFUL_ALLOW_HEADLESS": True,
         "HEEDFUL_GEOIP_CITY_DB": None,

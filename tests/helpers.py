@@ -17,7 +17,7 @@ from app import create_app
 from app.extensions import db
 from tests.conftest import test_config
 
-CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+CSRF_FIELD = re.compile(r'name="(?:[\w-]+-)?csrf_token"[^>]*value="([^"]+)"')
 
 
 @contextmanager
@@ -49,6 +49,11 @@ def add_user(app: Flask, email: str, role: str = "admin", password: str = "corre
 
 
 def login(client: FlaskClient, email: str, password: str = "correct horse 1", **extra: str) -> Any:
+    """Sign in through the real form, CSRF token included unless the caller passes one."""
+    if "csrf_token" not in extra:
+        page = client.get("/admin/login")
+        if page.status_code == 200:
+            extra["csrf_token"] = csrf_token_from(page.get_data(as_text=True))
     return client.post(
         "/admin/login", data={"email": email, "password": password, **extra}, follow_redirects=False
     )

@@ -8,7 +8,7 @@ from flask.testing import FlaskClient
 
 from app.consent.policy import create_site, get_site, update_policy
 from app.extensions import db
-from tests.helpers import add_user, fast_argon2, login  # noqa: F401
+from tests.helpers import add_user, csrf_token_from, fast_argon2, login  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("fast_argon2")
 
@@ -64,8 +64,10 @@ def test_login_follows_next_only_within_admin(app: Flask, client: FlaskClient) -
         ("/demo", "/admin/"),
     ):
         fresh = app.test_client()
+        token = csrf_token_from(fresh.get("/admin/login").get_data(as_text=True))
         response = fresh.post(
-            f"/admin/login?next={target}", data={"email": EMAIL, "password": "correct horse 1"}
+            f"/admin/login?next={target}",
+            data={"email": EMAIL, "password": "correct horse 1", "csrf_token": token},
         )
         assert response.status_code == 302
         assert response.headers["Location"] == expected, target

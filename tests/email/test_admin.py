@@ -13,6 +13,7 @@ from app.extensions import db
 from app.models.email import EmailCampaign, EmailRecipient
 from tests.conftest import test_config
 from tests.email.conftest import Email
+from tests.helpers import csrf_token_from, login
 
 PASSWORD = "a-long-password"
 
@@ -21,9 +22,7 @@ def sign_in(app: Flask, client: FlaskClient, role: str) -> None:
     with app.app_context():
         create_user(f"{role}@example.com", role, PASSWORD)
         db.session.remove()
-    response = client.post(
-        "/admin/login", data={"email": f"{role}@example.com", "password": PASSWORD}
-    )
+    response = login(client, f"{role}@example.com", PASSWORD)
     assert response.status_code == 302
 
 
@@ -46,6 +45,7 @@ def test_create_a_campaign_and_see_its_report(
             "campaign-site": site,
             "campaign-name": "Autumn sale",
             "campaign-sent_at": "2026-09-01T09:00",
+            "campaign-csrf_token": csrf_token_from(page.get_data(as_text=True)),
         },
     )
     assert response.status_code == 302
@@ -61,12 +61,15 @@ def test_create_a_campaign_and_see_its_report(
 def test_import_from_the_console_is_all_or_nothing(app: Flask, client: FlaskClient):
     sign_in(app, client, "admin")
 
+    token = csrf_token_from(client.get("/admin/email/").get_data(as_text=True))
+
     def upload(text: str):
         return client.post(
             "/admin/email/recipients/import",
             data={
                 "import-csv_file": (io.BytesIO(text.encode()), "people.csv"),
                 "import-source": "crm_import",
+                "import-csrf_token": token,
             },
             content_type="multipart/form-data",
         )

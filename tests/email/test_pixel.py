@@ -30,6 +30,7 @@ from tests.email.conftest import (
     Email,
     path_of,
 )
+from tests.helpers import login
 
 
 def opens(app: Flask) -> list[tuple[int, int, str, str]]:
@@ -53,9 +54,7 @@ def login_staff(app: Flask, client: FlaskClient) -> None:
     with app.app_context():
         create_user("staff@example.com", "marketing", "a-long-password")
         db.session.remove()
-    response = client.post(
-        "/admin/login", data={"email": "staff@example.com", "password": "a-long-password"}
-    )
+    response = login(client, "staff@example.com", "a-long-password")
     assert response.status_code == 302
 
 
