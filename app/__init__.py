@@ -9,6 +9,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import engine_options, load_config
+from app.sessions import LazyCookieSessionInterface
 
 
 def create_app(overrides: dict[str, Any] | None = None, instance_path: str | None = None) -> Flask:
@@ -25,6 +26,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Non
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(
             app.config["SQLALCHEMY_DATABASE_URI"]
         )
+    app.session_interface = LazyCookieSessionInterface()
     trusted = app.config["HEEDFUL_TRUSTED_PROXIES"]
     if trusted:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted, x_proto=trusted)  # type: ignore[method-assign]

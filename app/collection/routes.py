@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+import json
+
+from flask import Blueprint, Response, current_app, request
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
@@ -40,7 +42,7 @@ def post_collect() -> tuple[Response, int]:
         error = ApiError(503, "storage is unavailable, retry later")
         error.headers["Retry-After"] = RETRY_AFTER_SECONDS
         raise error from exc
-    body = {"accepted": result.accepted, "dropped": result.dropped}
-    response = allow_origin(jsonify(body), origin)
+    body = json.dumps({"accepted": result.accepted, "dropped": result.dropped})
+    response = current_app.response_class(body, status=202, mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
-    return response, 202
+    return allow_origin(response, origin), 202

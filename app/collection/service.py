@@ -14,6 +14,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -218,10 +219,18 @@ def _search_terms(event: RawEvent, rules: SiteRules) -> list[tuple[terms.SearchT
     found: list[tuple[terms.SearchTerm, str | None]] = [
         (term, None) for term in terms.terms_from_page_url(event.url, rules.search_params)
     ]
-    from_referrer = terms.term_from_referrer(event.referrer)
-    if from_referrer is not None:
-        found.append((from_referrer, terms.search_engine(event.referrer)))
+    if event.referrer:
+        from_referrer, engine = _referrer_term(event.referrer)
+        if from_referrer is not None:
+            found.append((from_referrer, engine))
     return found
+
+
+@lru_cache(maxsize=4096)
+def _referrer_term(referrer: str) -> tuple[terms.SearchTerm | None, str | None]:
+    # The same search-engine referrers recur across visitors; parse each once per process.
+    term = terms.term_from_referrer(referrer)
+    return term, terms.search_engine(referrer) if term is not None else None
 
 
 def _enrichment_columns(client: ClientFacts) -> dict[str, Any]:

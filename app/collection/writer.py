@@ -1,6 +1,6 @@
-"""Group commit: one writer thread per process stores the batches of concurrent requests
-in one transaction, so a durable commit (an fsync on SQLite) is shared instead of paid by
-every request. Each request still waits until its rows are committed before answering, and
+"""Group commit: the batches of concurrent requests in one process are stored in one
+transaction, so a durable commit (an fsync on SQLite) is shared instead of paid by every
+request. Each request still waits until its rows are committed before answering, and
 each batch is stored whole or not at all: if a group fails, its batches are retried one by
 one so that one bad batch cannot take the others down with it.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import queue
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,11 +19,12 @@ from datetime import date
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
+from app.collection.bulk import BulkInsert
 from app.models.analytics import DailyCount, Event, SearchTerm
 
 MAX_GROUP = 256
@@ -39,60 +40,77 @@ class WriteJob:
     events: list[dict[str, Any]] = field(default_factory=list)
     terms: list[dict[str, Any]] = field(default_factory=list)
     counts: Counter[tuple[int, date, str]] = field(default_factory=Counter)
-    done: threading.Event = field(default_factory=threading.Event)
+    done: bool = False
     error: BaseException | None = None
 
 
 class GroupWriter:
+    """Leader/follower group commit: the first request to find no write in progress writes
+    everything queued so far in one transaction; requests arriving meanwhile queue up and
+    the next leader takes them all. Alone, a request writes its own rows at once (no thread
+    hand-off); under load, one commit serves many requests."""
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._queue: queue.SimpleQueue[WriteJob] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._pid = 0
-        self._lock_file: int | None = None
+        self._cond = threading.Condition()
+        self._pending: list[WriteJob] = []
+        self._writing = False
+        self._pid = os.getpid()
+        self._lock_file = _open_lock_file(engine)
+        self._raw: Any = None
+        self._event_insert = BulkInsert(Event.__table__, engine.dialect)
+        self._term_insert = BulkInsert(SearchTerm.__table__, engine.dialect)
 
     def submit(self, job: WriteJob) -> None:
         """Store ``job`` durably, or raise the database error that prevented it."""
-        self._ensure_thread()
-        self._queue.put(job)
-        if not job.done.wait(WAIT_SECONDS):
-            raise WriteTimeout("the event store did not answer in time")
+        self._after_fork()
+        deadline = time.monotonic() + WAIT_SECONDS
+        with self._cond:
+            self._pending.append(job)
+        while True:
+            with self._cond:
+                while self._writing and not job.done:
+                    remaining = deadline - time.monotonic()
+                    timed_out = remaining <= 0 or not self._cond.wait(remaining)
+                    if timed_out and job in self._pending:
+                        # Not taken by a writer yet: withdraw it so a retry cannot duplicate.
+                        self._pending.remove(job)
+                        raise WriteTimeout("the event store did not answer in time")
+                if job.done:
+                    break
+                # Lead: take what is queued (ours included, unless the queue is longer
+                # than a group; then go round again).
+                jobs, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
+                self._writing = True
+            try:
+                self._write_group(jobs)
+            finally:
+                with self._cond:
+                    for queued in jobs:
+                        queued.done = True
+                    self._writing = False
+                    self._cond.notify_all()
         if job.error is not None:
             raise job.error
 
-    def _ensure_thread(self) -> None:
-        # A forked worker inherits the object but not the thread: start one per process.
-        if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
-            return
-        with self._lock:
-            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
-                self._queue = queue.SimpleQueue()
-                self._pid = os.getpid()
-                self._lock_file = _open_lock_file(self.engine)
-                self._thread = threading.Thread(
-                    target=self._run, name="heedful-group-writer", daemon=True
-                )
-                self._thread.start()
+    def _after_fork(self) -> None:
+        # A forked worker inherits the object: give it its own lock file and state.
+        if self._pid != os.getpid():
+            with self._cond:
+                if self._pid != os.getpid():
+                    self._pid = os.getpid()
+                    self._pending, self._writing = [], False
+                    self._lock_file = _open_lock_file(self.engine)
+                    self._raw = None  # the parent's connection is not ours to use
 
-    def _run(self) -> None:
-        while True:
-            jobs = [self._queue.get()]
-            while len(jobs) < MAX_GROUP:
-                try:
-                    jobs.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            try:
-                self._write(jobs)
-            except Exception as exc:
-                if len(jobs) == 1:
-                    jobs[0].error = exc
-                else:
-                    self._write_one_by_one(jobs)
-            finally:
-                for job in jobs:
-                    job.done.set()
+    def _write_group(self, jobs: list[WriteJob]) -> None:
+        try:
+            self._write(jobs)
+        except Exception as exc:
+            if len(jobs) == 1:
+                jobs[0].error = exc
+            else:
+                self._write_one_by_one(jobs)
 
     def _write_one_by_one(self, jobs: list[WriteJob]) -> None:
         for job in jobs:
@@ -107,13 +125,44 @@ class GroupWriter:
         counts: Counter[tuple[int, date, str]] = Counter()
         for job in jobs:
             counts.update(job.counts)
-        with self._sqlite_write_turn(), self.engine.begin() as conn:
-            if events:
-                conn.execute(insert(Event.__table__), events)
-            if terms:
-                conn.execute(insert(SearchTerm.__table__), terms)
-            for (site_id, day, reason), count in sorted(counts.items()):
-                _add_count(conn, site_id, day, reason, count)
+        with self._sqlite_write_turn():
+            if counts:
+                with self.engine.begin() as conn:
+                    self._event_insert.execute(conn, events)
+                    self._term_insert.execute(conn, terms)
+                    for (site_id, day, reason), count in sorted(counts.items()):
+                        _add_count(conn, site_id, day, reason, count)
+            else:
+                self._write_rows(events, terms)
+
+    def _write_rows(self, events: list[dict[str, Any]], terms: list[dict[str, Any]]) -> None:
+        """Events and terms on the writer's own connection, kept open for the life of the
+        process: a pool check-out and a SQLAlchemy transaction per group cost more than
+        the inserts themselves."""
+        connection = self._raw
+        try:
+            if connection is None:
+                connection = self._raw = self.engine.raw_connection()
+            cursor = connection.cursor()
+            try:
+                self._event_insert.execute_raw(cursor, events)
+                self._term_insert.execute_raw(cursor, terms)
+            finally:
+                cursor.close()
+            connection.commit()
+        except Exception as exc:
+            self._raw = None
+            if connection is not None:
+                with contextlib.suppress(Exception):
+                    connection.rollback()
+                # A broken connection must not go back to the pool.
+                with contextlib.suppress(Exception):
+                    connection.invalidate()
+            dbapi_error = self.engine.dialect.loaded_dbapi.Error
+            if isinstance(exc, dbapi_error):
+                # The same exception types the rest of the app sees from SQLAlchemy.
+                raise DBAPIError.instance(self._event_insert.sql, None, exc, dbapi_error) from exc
+            raise
 
     @contextlib.contextmanager
     def _sqlite_write_turn(self) -> Iterator[None]:

@@ -6,8 +6,6 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-import geoip2.database
-import geoip2.errors
 import maxminddb
 
 
@@ -25,19 +23,24 @@ class Network:
     domain: str | None
 
 
-def lookup_location(reader: geoip2.database.Reader | None, ip: str | None) -> Location | None:
-    """Country (ISO code), first subdivision and city of ``ip``; None when unknown."""
+def lookup_location(reader: maxminddb.Reader | None, ip: str | None) -> Location | None:
+    """Country (ISO code), first subdivision and English city name of ``ip``; None when
+    unknown. Reads the GeoIP2/GeoLite2 City record layout (DB-IP's City Lite shares it)."""
     if reader is None or not ip:
         return None
     try:
-        found = reader.city(ip)
-    except (geoip2.errors.AddressNotFoundError, ValueError):
+        record: Any = reader.get(ip)
+    except ValueError:
         return None
-    region = found.subdivisions[0].iso_code if found.subdivisions else None
+    if not isinstance(record, dict):
+        return None
+    country = (record.get("country") or record.get("registered_country") or {}).get("iso_code")
+    subdivisions = record.get("subdivisions") or [{}]
+    city_names = (record.get("city") or {}).get("names") or {}
     return Location(
-        country=found.country.iso_code,
-        region=region,
-        city=found.city.name,
+        country=country,
+        region=subdivisions[0].get("iso_code"),
+        city=city_names.get("en"),
     )
 
 
@@ -69,16 +72,18 @@ class GeoReaders:
     def __init__(self, city_path: str | None, asn_path: str | None) -> None:
         self.city_path = city_path
         self.asn_path = asn_path
-        self._city: geoip2.database.Reader | None = None
+        self._city: maxminddb.Reader | None = None
         self._asn: maxminddb.Reader | None = None
         self._lock = threading.Lock()
 
+    # maxminddb is the reader under geoip2; its plain dicts cost a fraction of geoip2's model
+    # objects, and collection looks a location up for every request.
     @property
-    def city(self) -> geoip2.database.Reader | None:
+    def city(self) -> maxminddb.Reader | None:
         if self._city is None and self.city_path:
             with self._lock:
                 if self._city is None:
-                    self._city = geoip2.database.Reader(self.city_path, mode=maxminddb.MODE_AUTO)
+                    self._city = maxminddb.open_database(self.city_path, maxminddb.MODE_AUTO)
         return self._city
 
     @property
