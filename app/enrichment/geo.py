@@ -23,16 +23,21 @@ class Network:
     domain: str | None
 
 
-def lookup_location(reader: maxminddb.Reader | None, ip: str | None) -> Location | None:
-    """Country (ISO code), first subdivision and English city name of ``ip``; None when
-    unknown. Reads the GeoIP2/GeoLite2 City record layout (DB-IP's City Lite shares it)."""
+def _record(reader: maxminddb.Reader | None, ip: str | None) -> dict[str, Any] | None:
     if reader is None or not ip:
         return None
     try:
-        record: Any = reader.get(ip)
+        record = reader.get(ip)
     except ValueError:
         return None
-    if not isinstance(record, dict):
+    return record if isinstance(record, dict) else None
+
+
+def lookup_location(reader: maxminddb.Reader | None, ip: str | None) -> Location | None:
+    """Country (ISO code), first subdivision and English city name of ``ip``; None when
+    unknown. Reads the GeoIP2/GeoLite2 City record layout (DB-IP's City Lite shares it)."""
+    record = _record(reader, ip)
+    if record is None:
         return None
     country = (record.get("country") or record.get("registered_country") or {}).get("iso_code")
     subdivisions = record.get("subdivisions") or [{}]
@@ -46,13 +51,8 @@ def lookup_location(reader: maxminddb.Reader | None, ip: str | None) -> Location
 
 def lookup_network(reader: maxminddb.Reader | None, ip: str | None) -> Network | None:
     """Autonomous system of ``ip``: number, organisation and (where the DB has it) domain."""
-    if reader is None or not ip:
-        return None
-    try:
-        record: Any = reader.get(ip)
-    except ValueError:
-        return None
-    if not isinstance(record, dict):
+    record = _record(reader, ip)
+    if record is None:
         return None
     asn = record.get("autonomous_system_number") or record.get("asn")
     organisation = record.get("autonomous_system_organization") or record.get("as_name")

@@ -3,7 +3,8 @@
 from app.models import analytics as _analytics  # noqa: F401
 from app.models import email as _email  # noqa: F401
 from app.models.account import ROLES, ApiToken, User
-from app.models.consent import AppendOnlyError, ConsentRecord
+from app.models.append_only import AppendOnlyError
+from app.models.consent import ConsentRecord
 from app.models.site import PolicyVersion, Site
 
 __all__ = [

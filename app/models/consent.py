@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    DDL,
     JSON,
     Boolean,
     ForeignKey,
@@ -14,17 +13,13 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
-    event,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clock import utcnow
 from app.extensions import db
+from app.models.append_only import make_append_only
 from app.models.types import BigIntPK, UTCDateTime
-
-
-class AppendOnlyError(RuntimeError):
-    """A code path tried to change a consent record in place."""
 
 
 class ConsentRecord(db.Model):
@@ -76,31 +71,5 @@ class ConsentRecord(db.Model):
         }
 
 
-# The same trigger the migration creates, for schemas built with ``create_all`` (tests).
-_SQLITE_TRIGGER = DDL(
-    "CREATE TRIGGER consent_records_append_only BEFORE UPDATE ON consent_records "
-    "BEGIN SELECT RAISE(ABORT, 'consent records are append-only'); END"
-)
-_PG_FUNCTION = DDL(
-    "CREATE OR REPLACE FUNCTION heedful_refuse_update() RETURNS trigger AS $$ "
-    "BEGIN RAISE EXCEPTION 'consent records are append-only'; END $$ LANGUAGE plpgsql"
-)
-_PG_TRIGGER = DDL(
-    "CREATE TRIGGER consent_records_append_only BEFORE UPDATE ON consent_records "
-    "FOR EACH ROW EXECUTE FUNCTION heedful_refuse_update()"
-)
-_table = ConsentRecord.__table__
-event.listen(_table, "after_create", _SQLITE_TRIGGER.execute_if(dialect="sqlite"))
-event.listen(_table, "after_create", _PG_FUNCTION.execute_if(dialect="postgresql"))
-event.listen(_table, "after_create", _PG_TRIGGER.execute_if(dialect="postgresql"))
-
-
-@event.listens_for(ConsentRecord, "before_update")
-def _refuse_update(mapper: Any, connection: Any, target: ConsentRecord) -> None:
-    raise AppendOnlyError("consent records are append-only; add a new record instead")
-
-
-@event.listens_for(ConsentRecord, "before_delete")
-def _refuse_orm_delete(mapper: Any, connection: Any, target: ConsentRecord) -> None:
-    # Erasure deletes with a bulk statement in app.privacy; nothing else may.
-    raise AppendOnlyError("consent records are only removed by a data-subject erasure")
+# Erasure deletes with a bulk statement in app.privacy; nothing else may.
+make_append_only(ConsentRecord, what="consent records", erased_by="a data-subject erasure")

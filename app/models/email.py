@@ -10,20 +10,18 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    DDL,
     Boolean,
     ForeignKey,
     Index,
     Integer,
     String,
     UniqueConstraint,
-    event,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clock import utcnow
 from app.extensions import db
-from app.models.consent import AppendOnlyError
+from app.models.append_only import make_append_only
 from app.models.types import BigIntPK, UTCDateTime
 
 # Where a tracking choice came from; the preference centre is the recipient themself.
@@ -125,31 +123,7 @@ class EmailReadTime(db.Model):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-# The same trigger the migration creates, for schemas built with ``create_all`` (tests).
-SQLITE_TRIGGER = (
-    "CREATE TRIGGER email_consent_records_append_only BEFORE UPDATE ON email_consent_records "
-    "BEGIN SELECT RAISE(ABORT, 'consent records are append-only'); END"
+# Erasure removes the recipient with bulk statements; nothing else may.
+make_append_only(
+    EmailConsentRecord, what="email consent records", erased_by="erasing the recipient"
 )
-PG_FUNCTION = (
-    "CREATE OR REPLACE FUNCTION heedful_refuse_update() RETURNS trigger AS $$ "
-    "BEGIN RAISE EXCEPTION 'consent records are append-only'; END $$ LANGUAGE plpgsql"
-)
-PG_TRIGGER = (
-    "CREATE TRIGGER email_consent_records_append_only BEFORE UPDATE ON email_consent_records "
-    "FOR EACH ROW EXECUTE FUNCTION heedful_refuse_update()"
-)
-_table = EmailConsentRecord.__table__
-event.listen(_table, "after_create", DDL(SQLITE_TRIGGER).execute_if(dialect="sqlite"))
-event.listen(_table, "after_create", DDL(PG_FUNCTION).execute_if(dialect="postgresql"))
-event.listen(_table, "after_create", DDL(PG_TRIGGER).execute_if(dialect="postgresql"))
-
-
-@event.listens_for(EmailConsentRecord, "before_update")
-def _refuse_update(mapper: Any, connection: Any, target: EmailConsentRecord) -> None:
-    raise AppendOnlyError("email consent records are append-only; add a new record instead")
-
-
-@event.listens_for(EmailConsentRecord, "before_delete")
-def _refuse_orm_delete(mapper: Any, connection: Any, target: EmailConsentRecord) -> None:
-    # Erasure removes the recipient with bulk statements; nothing else may.
-    raise AppendOnlyError("email consent records are only removed by erasing the recipient")
