@@ -23,10 +23,12 @@
     if (!on || !granted(state)) return;
     event.url = event.url || loc.href;
     var body = JSON.stringify({ site: H.site, consent_id: state.consent_id, events: [event] });
+    // text/plain + no-cors: no preflight; keepalive: survives the page unloading. A
+    // rejected fetch may still have reached us, so only a missing or throwing fetch falls
+    // back to sendBeacon: an event is sent at most once.
     try {
-      // text/plain + no-cors: no preflight; keepalive: survives the page unloading.
       fetch(endpoint, { method: "POST", body: body, keepalive: true, mode: "no-cors" })
-        .catch(function () { beacon(body); });
+        .catch(function () {});
     } catch (e) { beacon(body); }
   }
   function beacon(body) {
