@@ -64,6 +64,7 @@ def _root() -> Path:
 def _register_blueprints(app: Flask) -> None:
     from app import assets, extensions, openapi
     from app.admin.routes import bp as admin_bp
+    from app.consent.cors import apply_cors
     from app.consent.routes import bp as consent_bp
     from app.demo.routes import bp as demo_bp
     from app.privacy.routes import bp as privacy_bp
@@ -74,6 +75,7 @@ def _register_blueprints(app: Flask) -> None:
     extensions.csrf.exempt(privacy_bp)
     for blueprint in (assets.bp, openapi.bp, admin_bp, consent_bp, demo_bp, privacy_bp):
         app.register_blueprint(blueprint)
+    app.after_request(apply_cors)
 
 
 def _init_optional_domains(app: Flask) -> None:

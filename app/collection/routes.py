@@ -12,7 +12,7 @@ from app.clock import utcnow
 from app.collection.service import collect, resolve_site
 from app.collection.validation import MAX_BODY_BYTES, parse_batch
 from app.collection.writer import WriteTimeout
-from app.consent.cors import allow_origin, check_origin, preflight
+from app.consent.cors import check_origin, preflight
 from app.enrichment.context import client_facts
 from app.errors import ApiError
 from app.extensions import db
@@ -33,7 +33,7 @@ def post_collect() -> tuple[Response, int]:
     batch = parse_batch(read_json_object(MAX_BODY_BYTES))
     try:
         snapshot = resolve_site(batch.site_key)
-        origin = check_origin(snapshot.domains)
+        check_origin(snapshot.domains)
         result = collect(snapshot, batch, client_facts(), utcnow())
     except (DBAPIError, PoolTimeoutError, WriteTimeout) as exc:
         # Storage is down or overloaded: the client may retry; nothing was half-stored
@@ -45,4 +45,4 @@ def post_collect() -> tuple[Response, int]:
     body = json.dumps({"accepted": result.accepted, "dropped": result.dropped})
     response = current_app.response_class(body, status=202, mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
-    return allow_origin(response, origin), 202
+    return response, 202

@@ -40,22 +40,21 @@ def _all_domains() -> frozenset[str]:
     return shared_cache().get("all-domains", load, stamp_key="sites")
 
 
-def check_origin(domains: Iterable[str]) -> str | None:
+def check_origin(domains: Iterable[str]) -> None:
     """Raise 403 when the request carries an ``Origin`` the site has not registered.
 
-    Requests without ``Origin`` (servers, curl) are not browsers and need no CORS.
-    Returns the origin to echo in ``Access-Control-Allow-Origin``.
+    Requests without ``Origin`` (servers, curl) are not browsers and need no CORS. A
+    request that passes gets its CORS headers from ``apply_cors`` on whatever response it
+    ends with, errors raised later (409 stale policy, 503 busy) included; otherwise the
+    browser would hide those from the banner.
     """
     origin = request.headers.get("Origin")
-    if origin is None:
-        return None
-    host = origin_host(origin)
-    if host is None or not host_belongs(host, domains):
-        raise ApiError(403, "this origin is not registered for the site")
-    # Remembered so an error raised after this check (409 stale policy, 503 busy) still
-    # carries the CORS headers; otherwise the browser hides it from the banner.
+    if origin is not None:
+        host = origin_host(origin)
+        if host is None or not host_belongs(host, domains):
+            raise ApiError(403, "this origin is not registered for the site")
+    g.heedful_cors_checked = True
     g.heedful_cors_origin = origin
-    return origin
 
 
 def allow_origin(response: Response, origin: str | None) -> Response:
@@ -80,9 +79,8 @@ def preflight() -> Response:
     return response
 
 
-def allow_checked_origin(response: Response) -> Response:
-    """``after_request`` hook: echo an origin that passed ``check_origin`` on any response."""
-    origin = g.get("heedful_cors_origin")
-    if origin and "Access-Control-Allow-Origin" not in response.headers:
-        allow_origin(response, origin)
+def apply_cors(response: Response) -> Response:
+    """``after_request`` hook: the CORS headers of a request that passed ``check_origin``."""
+    if g.get("heedful_cors_checked"):
+        allow_origin(response, g.get("heedful_cors_origin"))
     return response

@@ -11,7 +11,7 @@ from sqlalchemy.orm import selectinload
 from app.accounts.auth import require_role
 from app.clock import utcnow
 from app.consent.cache import site_snapshot
-from app.consent.cors import allow_checked_origin, allow_origin, check_origin, preflight
+from app.consent.cors import check_origin, preflight
 from app.consent.policy import get_site, policy_payload, resolve_language
 from app.consent.receipt import build_receipt
 from app.consent.service import (
@@ -38,20 +38,17 @@ def answer_preflight() -> Response | None:
     return preflight() if request.method == "OPTIONS" else None
 
 
-bp.after_app_request(allow_checked_origin)
-
-
 @bp.get("/sites/<site_key>/policy")
 def get_policy(site_key: str) -> Response:
     site = get_site(site_key)
     if site is None:
         raise ApiError(404, "unknown site")
-    origin = check_origin(site.domains)
+    check_origin(site.domains)
     policy = site.current_policy
     lang = resolve_language(policy, request.args.get("lang"))
     response = jsonify(policy_payload(site, policy, lang))
     response.headers["Cache-Control"] = "public, max-age=60"
-    return allow_origin(response, origin)
+    return response
 
 
 def _parse_consent_body(data: dict[str, Any]) -> ConsentRequest:
@@ -93,7 +90,7 @@ def post_consent() -> tuple[Response, int]:
     snapshot = site_snapshot(consent_request.site_key)
     if snapshot is None:
         raise ApiError(404, "unknown site")
-    origin = check_origin(snapshot.domains)
+    check_origin(snapshot.domains)
     record, site = record_consent(consent_request)
     body = {
         "consent_id": record.consent_id,
@@ -103,7 +100,7 @@ def post_consent() -> tuple[Response, int]:
         "gpc": record.gpc,
         "receipt": build_receipt(record, site),
     }
-    return allow_origin(jsonify(body), origin), 201
+    return jsonify(body), 201
 
 
 def _status_body(consent_id: str) -> tuple[dict[str, Any], Site]:
@@ -130,10 +127,10 @@ def _status_body(consent_id: str) -> tuple[dict[str, Any], Site]:
 @bp.get("/consent/<consent_id>")
 def get_consent(consent_id: str) -> Response:
     body, site = _status_body(consent_id)
-    origin = check_origin(site.domains)
+    check_origin(site.domains)
     response = jsonify(body)
     response.headers["Cache-Control"] = "no-store"
-    return allow_origin(response, origin)
+    return response
 
 
 @bp.post("/consent/<consent_id>/withdraw")
@@ -143,11 +140,11 @@ def post_withdraw(consent_id: str) -> Response:
         raise ApiError(404, "unknown consent id")
     site = db.session.get(Site, record.site_id)
     assert site is not None
-    origin = check_origin(site.domains)
+    check_origin(site.domains)
     withdrawal, site = withdraw_consent(consent_id)
     body, _ = _status_body(consent_id)
     body["receipt"] = build_receipt(withdrawal, site)
-    return allow_origin(jsonify(body), origin)
+    return jsonify(body)
 
 
 @bp.get("/sites")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request
 
 from app.clock import utcnow
-from app.consent.cors import allow_origin, check_origin, preflight
+from app.consent.cors import check_origin, preflight
 from app.consent.service import latest_record
 from app.errors import ApiError
 from app.extensions import db
@@ -31,7 +31,7 @@ def answer_preflight() -> Response | None:
 
 @bp.get("/consent/<consent_id>/data")
 def get_data(consent_id: str) -> Response:
-    origin = check_origin(_site_domains(consent_id))
+    check_origin(_site_domains(consent_id))
     body = {
         "consent_id": consent_id,
         "generated_at": utcnow().isoformat(),
@@ -40,10 +40,10 @@ def get_data(consent_id: str) -> Response:
     response = jsonify(body)
     response.headers["Cache-Control"] = "no-store"
     response.headers["Content-Disposition"] = 'attachment; filename="heedful-my-data.json"'
-    return allow_origin(response, origin)
+    return response
 
 
 @bp.delete("/consent/<consent_id>/data")
 def delete_data(consent_id: str) -> Response:
-    origin = check_origin(_site_domains(consent_id))
-    return allow_origin(jsonify({"deleted": erase_subject(consent_id)}), origin)
+    check_origin(_site_domains(consent_id))
+    return jsonify({"deleted": erase_subject(consent_id)})
