@@ -8,11 +8,14 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import Table
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Dialect
 
 
 class BulkInsert:
-    def __init__(self, table: Table, dialect: Dialect) -> None:
+    """``accumulate`` names a column to add to on a primary-key clash (an upsert counter);
+    SQLite and PostgreSQL spell ``ON CONFLICT … excluded`` the same way."""
+
+    def __init__(self, table: Table, dialect: Dialect, *, accumulate: str | None = None) -> None:
         self.table = table
         columns = list(table.columns)
         quote = dialect.identifier_preparer.quote
@@ -21,6 +24,13 @@ class BulkInsert:
             f"INSERT INTO {quote(table.name)} ({', '.join(quote(c.name) for c in columns)}) "
             f"VALUES ({', '.join([mark] * len(columns))})"
         )
+        if accumulate is not None:
+            keys = ", ".join(quote(c.name) for c in table.primary_key.columns)
+            target = quote(accumulate)
+            self.sql += (
+                f" ON CONFLICT ({keys}) DO UPDATE SET "
+                f"{target} = {quote(table.name)}.{target} + excluded.{target}"
+            )
         self._keys = [c.key for c in columns]
         self._defaults: dict[str, Callable[[], Any]] = {}
         for column in columns:
@@ -43,16 +53,8 @@ class BulkInsert:
             out.append(processor(value) if processor is not None else value)
         return tuple(out)
 
-    def parameters(self, rows: Iterable[dict[str, Any]]) -> list[tuple[Any, ...]]:
-        return [self._row(row) for row in rows]
-
-    def execute(self, conn: Connection, rows: Iterable[dict[str, Any]]) -> None:
-        params = self.parameters(rows)
-        if params:
-            conn.exec_driver_sql(self.sql, params)
-
-    def execute_raw(self, cursor: Any, rows: Iterable[dict[str, Any]]) -> None:
-        """The same on a DBAPI cursor, for the writer's own long-lived connection."""
-        params = self.parameters(rows)
+    def execute(self, cursor: Any, rows: Iterable[dict[str, Any]]) -> None:
+        """Insert ``rows`` with one ``executemany`` on a DBAPI cursor."""
+        params = [self._row(row) for row in rows]
         if params:
             cursor.executemany(self.sql, params)

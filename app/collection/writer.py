@@ -19,9 +19,7 @@ from datetime import date
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from app.collection.bulk import BulkInsert
@@ -60,6 +58,7 @@ class GroupWriter:
         self._raw: Any = None
         self._event_insert = BulkInsert(Event.__table__, engine.dialect)
         self._term_insert = BulkInsert(SearchTerm.__table__, engine.dialect)
+        self._count_upsert = BulkInsert(DailyCount.__table__, engine.dialect, accumulate="count")
 
     def submit(self, job: WriteJob) -> None:
         """Store ``job`` durably, or raise the database error that prevented it."""
@@ -125,18 +124,20 @@ class GroupWriter:
         counts: Counter[tuple[int, date, str]] = Counter()
         for job in jobs:
             counts.update(job.counts)
+        count_rows = [
+            {"site_id": site_id, "day": day, "reason": reason, "count": count}
+            for (site_id, day, reason), count in sorted(counts.items())
+        ]
         with self._sqlite_write_turn():
-            if counts:
-                with self.engine.begin() as conn:
-                    self._event_insert.execute(conn, events)
-                    self._term_insert.execute(conn, terms)
-                    for (site_id, day, reason), count in sorted(counts.items()):
-                        _add_count(conn, site_id, day, reason, count)
-            else:
-                self._write_rows(events, terms)
+            self._write_rows(events, terms, count_rows)
 
-    def _write_rows(self, events: list[dict[str, Any]], terms: list[dict[str, Any]]) -> None:
-        """Events and terms on the writer's own connection, kept open for the life of the
+    def _write_rows(
+        self,
+        events: list[dict[str, Any]],
+        terms: list[dict[str, Any]],
+        counts: list[dict[str, Any]],
+    ) -> None:
+        """One transaction on the writer's own connection, kept open for the life of the
         process: a pool check-out and a SQLAlchemy transaction per group cost more than
         the inserts themselves."""
         connection = self._raw
@@ -145,8 +146,9 @@ class GroupWriter:
                 connection = self._raw = self.engine.raw_connection()
             cursor = connection.cursor()
             try:
-                self._event_insert.execute_raw(cursor, events)
-                self._term_insert.execute_raw(cursor, terms)
+                self._event_insert.execute(cursor, events)
+                self._term_insert.execute(cursor, terms)
+                self._count_upsert.execute(cursor, counts)
             finally:
                 cursor.close()
             connection.commit()
@@ -188,17 +190,6 @@ def _open_lock_file(engine: Engine) -> int | None:
         return os.open(database + ".heedful-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
     except OSError:
         return None  # a read-only folder: fall back to SQLite's own locking
-
-
-def _add_count(conn: Connection, site_id: int, day: date, reason: str, count: int) -> None:
-    """Add to the per-site, per-day counter (an upsert)."""
-    dialect = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    statement = dialect(DailyCount).values(site_id=site_id, day=day, reason=reason, count=count)
-    statement = statement.on_conflict_do_update(
-        index_elements=["site_id", "day", "reason"],
-        set_={"count": DailyCount.count + statement.excluded.count},
-    )
-    conn.execute(statement)
 
 
 def init_app(app: Flask) -> None:
