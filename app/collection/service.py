@@ -7,7 +7,6 @@ one transaction. A dropped batch leaves only a per-site, per-day count without i
 
 from __future__ import annotations
 
-import ipaddress
 import secrets
 import threading
 from collections import Counter, OrderedDict
@@ -34,6 +33,7 @@ from app.collection.validation import Batch, RawEvent
 from app.collection.writer import WriteJob, group_writer
 from app.consent.cache import SiteSnapshot, consent_allows, site_snapshot
 from app.enrichment.context import ClientFacts
+from app.enrichment.ip import parse_ip
 from app.errors import bad_request
 from app.extensions import db
 from app.models.analytics import Event
@@ -155,13 +155,7 @@ def _page_url(url: str, domains: Iterable[str], rules: SiteRules, index: int) ->
 
 
 def _is_ip_literal(host: str | None) -> bool:
-    if not host:
-        return False
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
+    return bool(host) and parse_ip(host.strip("[]")) is not None
 
 
 def _named_host(host: str | None) -> str | None:
