@@ -175,8 +175,10 @@ def load_consent_state(
     if as_of is not None:
         query = query.where(ConsentRecord.recorded_at <= as_of)
     record = db.session.scalar(query)
-    if record is None:
-        return None
+    return None if record is None else consent_state_of(record)
+
+
+def consent_state_of(record: ConsentRecord) -> ConsentState:
     return ConsentState(
         record_uid=record.record_uid,
         seq=record.seq,

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from app.clock import utcnow
-from app.consent.cache import consent_status, invalidate_consent, load_consent_state
+from app.consent.cache import consent_state_of, consent_status, invalidate_consent
 from app.consent.policy import get_site, resolve_language, texts_hash
 from app.errors import ApiError, bad_request
 from app.extensions import db
@@ -153,9 +153,8 @@ def latest_record(consent_id: str) -> ConsentRecord | None:
 
 
 def record_status(record: ConsentRecord, site: Site, at: datetime | None = None) -> str:
-    state = load_consent_state(record.site_id, record.consent_id)
-    assert state is not None
-    return consent_status(state, site.current_policy.version, at or utcnow())
+    """Status of ``record``, which the caller has already loaded as the latest."""
+    return consent_status(consent_state_of(record), site.current_policy.version, at or utcnow())
 
 
 def withdraw_consent(consent_id: str) -> tuple[ConsentRecord, Site]:
