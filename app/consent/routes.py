@@ -16,7 +16,7 @@ from app.consent.policy import get_site, policy_payload, resolve_language
 from app.consent.receipt import build_receipt
 from app.consent.service import (
     ConsentRequest,
-    latest_record,
+    latest_with_site,
     record_consent,
     record_status,
     withdraw_consent,
@@ -25,7 +25,7 @@ from app.enrichment.context import client_facts
 from app.errors import ApiError, bad_request
 from app.extensions import db, limiter
 from app.http import read_json_object, require_str
-from app.models import Site
+from app.models import ConsentRecord, Site
 
 bp = Blueprint("consent_api", __name__, url_prefix="/api/v1")
 
@@ -103,12 +103,7 @@ def post_consent() -> tuple[Response, int]:
     return jsonify(body), 201
 
 
-def _status_body(consent_id: str) -> tuple[dict[str, Any], Site]:
-    record = latest_record(consent_id)
-    if record is None:
-        raise ApiError(404, "unknown consent id")
-    site = db.session.get(Site, record.site_id)
-    assert site is not None
+def _status_body(record: ConsentRecord, site: Site) -> dict[str, Any]:
     return {
         "consent_id": record.consent_id,
         "site": site.key,
@@ -121,28 +116,24 @@ def _status_body(consent_id: str) -> tuple[dict[str, Any], Site]:
         "recorded_at": record.recorded_at.isoformat(),
         "expires_at": record.expires_at.isoformat(),
         "status": record_status(record, site, utcnow()),
-    }, site
+    }
 
 
 @bp.get("/consent/<consent_id>")
 def get_consent(consent_id: str) -> Response:
-    body, site = _status_body(consent_id)
+    record, site = latest_with_site(consent_id)
     check_origin(site.domains)
-    response = jsonify(body)
+    response = jsonify(_status_body(record, site))
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
 @bp.post("/consent/<consent_id>/withdraw")
 def post_withdraw(consent_id: str) -> Response:
-    record = latest_record(consent_id)
-    if record is None:
-        raise ApiError(404, "unknown consent id")
-    site = db.session.get(Site, record.site_id)
-    assert site is not None
+    _, site = latest_with_site(consent_id)
     check_origin(site.domains)
     withdrawal, site = withdraw_consent(consent_id)
-    body, _ = _status_body(consent_id)
+    body = _status_body(withdrawal, site)
     body["receipt"] = build_receipt(withdrawal, site)
     return jsonify(body)
 

@@ -152,6 +152,16 @@ def latest_record(consent_id: str) -> ConsentRecord | None:
     )
 
 
+def latest_with_site(consent_id: str) -> tuple[ConsentRecord, Site]:
+    """The latest record of ``consent_id`` and its site; 404 for an unknown id."""
+    record = latest_record(consent_id)
+    if record is None:
+        raise ApiError(404, "unknown consent id")
+    site = db.session.get(Site, record.site_id)
+    assert site is not None
+    return record, site
+
+
 def record_status(record: ConsentRecord, site: Site, at: datetime | None = None) -> str:
     """Status of ``record``, which the caller has already loaded as the latest."""
     return consent_status(consent_state_of(record), site.current_policy.version, at or utcnow())
@@ -159,11 +169,7 @@ def record_status(record: ConsentRecord, site: Site, at: datetime | None = None)
 
 def withdraw_consent(consent_id: str) -> tuple[ConsentRecord, Site]:
     """Append a withdrawal: every optional category off, from now on."""
-    latest = latest_record(consent_id)
-    if latest is None:
-        raise ApiError(404, "unknown consent id")
-    site = db.session.get(Site, latest.site_id)
-    assert site is not None
+    latest, site = latest_with_site(consent_id)
     policy = site.current_policy
     now = utcnow()
     choices = {key: key in policy.required_keys for key in latest.choices}

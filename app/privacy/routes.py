@@ -6,22 +6,14 @@ from flask import Blueprint, Response, jsonify, request
 
 from app.clock import utcnow
 from app.consent.cors import check_origin, preflight
-from app.consent.service import latest_record
-from app.errors import ApiError
-from app.extensions import db
-from app.models import Site
+from app.consent.service import latest_with_site
 from app.privacy.service import erase_subject, export_subject
 
 bp = Blueprint("privacy_api", __name__, url_prefix="/api/v1")
 
 
 def _site_domains(consent_id: str) -> list[str]:
-    record = latest_record(consent_id)
-    if record is None:
-        raise ApiError(404, "unknown consent id")
-    site = db.session.get(Site, record.site_id)
-    assert site is not None
-    return list(site.domains)
+    return list(latest_with_site(consent_id)[1].domains)
 
 
 @bp.before_request
