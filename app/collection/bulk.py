@@ -16,7 +16,6 @@ class BulkInsert:
     SQLite and PostgreSQL spell ``ON CONFLICT … excluded`` the same way."""
 
     def __init__(self, table: Table, dialect: Dialect, *, accumulate: str | None = None) -> None:
-        self.table = table
         columns = list(table.columns)
         quote = dialect.identifier_preparer.quote
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
