@@ -27,10 +27,6 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Non
             app.config["SQLALCHEMY_DATABASE_URI"]
         )
     app.session_interface = LazyCookieSessionInterface()
-    trusted = app.config["HEEDFUL_TRUSTED_PROXIES"]
-    if trusted:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted, x_proto=trusted)  # type: ignore[method-assign]
-
     from app import cli, errors, extensions, models  # noqa: F401  (models register tables)
     from app.database import init_app as init_database
 
@@ -54,6 +50,11 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Non
     _register_blueprints(app)
     _init_optional_domains(app)
     cli.init_app(app)
+    trusted = app.config["HEEDFUL_TRUSTED_PROXIES"]
+    if trusted:
+        # Outermost, so every layer inside (the collect endpoint too) sees the client's
+        # address rather than the proxy's.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted, x_proto=trusted)  # type: ignore[method-assign]
     return app
 
 

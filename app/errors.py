@@ -23,6 +23,10 @@ class ApiError(Exception):
         self.extra = extra
         self.headers: dict[str, str] = {}
 
+    def payload(self) -> dict[str, Any]:
+        """The JSON body every API error answers with."""
+        return {"error": self.message, **self.extra}
+
 
 def bad_request(message: str, **extra: Any) -> ApiError:
     return ApiError(400, message, **extra)
@@ -42,7 +46,8 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def handle_api_error(error: ApiError) -> Response:
         db.session.rollback()
-        response = _json_error(error.status, error.message, **error.extra)
+        response = jsonify(error.payload())
+        response.status_code = error.status
         response.headers.update(error.headers)
         return response
 

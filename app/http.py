@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, BinaryIO
 
 from flask import request
 
@@ -15,18 +15,23 @@ _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def read_json_object(max_bytes: int) -> dict[str, Any]:
-    """Parse the body as a JSON object of at most ``max_bytes``.
+    """Parse the current request's body as a JSON object of at most ``max_bytes``."""
+    return parse_json_body(request.stream, request.mimetype, request.content_length, max_bytes)
+
+
+def parse_json_body(
+    stream: BinaryIO, mimetype: str | None, content_length: int | None, max_bytes: int
+) -> dict[str, Any]:
+    """Parse a request body as a JSON object of at most ``max_bytes``.
 
     ``text/plain`` is accepted because browsers send it without a CORS
     preflight (``fetch`` keepalive and ``sendBeacon``).
     """
-    mimetype = request.mimetype or ""
-    if mimetype not in JSON_TYPES:
+    if (mimetype or "") not in JSON_TYPES:
         raise ApiError(415, "send the body as application/json or text/plain")
-    length = request.content_length
-    if length is not None and length > max_bytes:
+    if content_length is not None and content_length > max_bytes:
         raise ApiError(413, f"request body too large (at most {max_bytes} bytes)")
-    raw = request.stream.read(max_bytes + 1)
+    raw = stream.read(max_bytes + 1)
     if len(raw) > max_bytes:
         raise ApiError(413, f"request body too large (at most {max_bytes} bytes)")
     try:

@@ -8,6 +8,7 @@ from flask import Flask, request
 def init_app(app: Flask) -> None:
     from app.cli import heedful  # noqa: F401  (the demo command lives in app.cli)
     from app.collection import routes
+    from app.collection.endpoint import CollectEndpoint
     from app.collection.privacy import register
     from app.extensions import csrf, limiter
 
@@ -18,6 +19,7 @@ def init_app(app: Flask) -> None:
     # A request filter short-circuits the limiter before it resolves any limit.
     limiter.request_filter(lambda: request.blueprint == routes.bp.name)
     app.register_blueprint(routes.bp)
+    app.wsgi_app = CollectEndpoint(app, app.wsgi_app)  # type: ignore[method-assign]
     from app.collection import demo_files
 
     app.register_blueprint(demo_files.bp)

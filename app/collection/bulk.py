@@ -1,14 +1,26 @@
 """A prepared multi-row INSERT: the SQL and the bind processors are worked out once per
-table and dialect, so storing a group of events is one ``executemany`` with no statement
-compilation or cache-key work per request (that was the largest cost of collection)."""
+table and dialect, so storing a group of events needs no statement compilation or
+cache-key work per request (that was the largest cost of collection).
+
+Rows become bind tuples in the caller's thread (``params``); ``execute`` then sends them as
+multi-row ``VALUES`` lists. One statement per chunk instead of one step per row matters
+under load: the DBAPI releases and retakes the GIL around every step, and each retake can
+wait a whole switch interval while other request threads run, all while the writer holds
+the database's write lock.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.engine import Dialect
+
+# Bind parameters per statement: SQLite before 3.32 allowed 999, PostgreSQL allows 65535.
+_MAX_PARAMS = {"sqlite": 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999}
+_DEFAULT_MAX_PARAMS = 65_535
 
 
 class BulkInsert:
@@ -19,17 +31,22 @@ class BulkInsert:
         columns = list(table.columns)
         quote = dialect.identifier_preparer.quote
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        self.sql = (
-            f"INSERT INTO {quote(table.name)} ({', '.join(quote(c.name) for c in columns)}) "
-            f"VALUES ({', '.join([mark] * len(columns))})"
-        )
+        names = ", ".join(quote(c.name) for c in columns)
+        self._head = f"INSERT INTO {quote(table.name)} ({names}) VALUES "
+        self._row_marks = f"({', '.join([mark] * len(columns))})"
+        self._tail = ""
         if accumulate is not None:
             keys = ", ".join(quote(c.name) for c in table.primary_key.columns)
             target = quote(accumulate)
-            self.sql += (
+            self._tail = (
                 f" ON CONFLICT ({keys}) DO UPDATE SET "
                 f"{target} = {quote(table.name)}.{target} + excluded.{target}"
             )
+        self.sql = self._statement(1)
+        max_params = _MAX_PARAMS.get(dialect.name, _DEFAULT_MAX_PARAMS)
+        # An upsert may not name the same key twice in one statement: one row each.
+        self._chunk = 1 if accumulate is not None else max(1, max_params // len(columns))
+        self._statements: dict[int, str] = {1: self.sql}
         self._keys = [c.key for c in columns]
         self._defaults: dict[str, Callable[[], Any]] = {}
         for column in columns:
@@ -39,6 +56,13 @@ class BulkInsert:
             elif default is not None and default.is_callable:
                 self._defaults[column.key] = lambda fn=default.arg: fn(None)
         self._processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+
+    def _statement(self, rows: int) -> str:
+        return self._head + ", ".join([self._row_marks] * rows) + self._tail
+
+    def params(self, rows: Iterable[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        """Bind tuples for ``rows``: defaults filled in, values through the type processors."""
+        return [self._row(row) for row in rows]
 
     def _row(self, values: dict[str, Any]) -> tuple[Any, ...]:
         out = []
@@ -52,8 +76,15 @@ class BulkInsert:
             out.append(processor(value) if processor is not None else value)
         return tuple(out)
 
-    def execute(self, cursor: Any, rows: Iterable[dict[str, Any]]) -> None:
-        """Insert ``rows`` with one ``executemany`` on a DBAPI cursor."""
-        params = [self._row(row) for row in rows]
-        if params:
-            cursor.executemany(self.sql, params)
+    def execute(self, cursor: Any, params: Sequence[tuple[Any, ...]]) -> None:
+        """Insert bind tuples from ``params`` on a DBAPI cursor, a chunk per statement."""
+        if self._chunk == 1:
+            if params:
+                cursor.executemany(self.sql, params)
+            return
+        for start in range(0, len(params), self._chunk):
+            chunk = params[start : start + self._chunk]
+            sql = self._statements.get(len(chunk))
+            if sql is None:
+                sql = self._statements[len(chunk)] = self._statement(len(chunk))
+            cursor.execute(sql, [value for row in chunk for value in row])

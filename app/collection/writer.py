@@ -38,6 +38,9 @@ class WriteJob:
     events: list[dict[str, Any]] = field(default_factory=list)
     terms: list[dict[str, Any]] = field(default_factory=list)
     counts: Counter[tuple[int, date, str]] = field(default_factory=Counter)
+    # ``events`` and ``terms`` as bind tuples, made by the submitting thread.
+    event_params: list[tuple[Any, ...]] = field(default_factory=list)
+    term_params: list[tuple[Any, ...]] = field(default_factory=list)
     done: bool = False
     error: BaseException | None = None
 
@@ -63,6 +66,10 @@ class GroupWriter:
     def submit(self, job: WriteJob) -> None:
         """Store ``job`` durably, or raise the database error that prevented it."""
         self._after_fork()
+        # Converting rows is the costly part of a write: do it here, before queueing, so
+        # the leader holds the write lock only to send and commit.
+        job.event_params = self._event_insert.params(job.events)
+        job.term_params = self._term_insert.params(job.terms)
         deadline = time.monotonic() + WAIT_SECONDS
         with self._cond:
             self._pending.append(job)
@@ -77,12 +84,17 @@ class GroupWriter:
                         raise WriteTimeout("the event store did not answer in time")
                 if job.done:
                     break
-                # Lead: take what is queued (ours included, unless the queue is longer
-                # than a group; then go round again).
-                jobs, self._pending = self._pending[:MAX_GROUP], self._pending[MAX_GROUP:]
                 self._writing = True
+            jobs: list[WriteJob] = []
             try:
-                self._write_group(jobs)
+                with self._sqlite_write_turn():
+                    # Lead: take the queue only once it is our turn to write, so what
+                    # arrived while another process wrote rides in this commit too (ours
+                    # is in it, unless the queue is longer than a group: then go round).
+                    with self._cond:
+                        jobs = self._pending[:MAX_GROUP]
+                        self._pending = self._pending[MAX_GROUP:]
+                    self._write_group(jobs)
             finally:
                 with self._cond:
                     for queued in jobs:
@@ -119,8 +131,8 @@ class GroupWriter:
                 job.error = exc
 
     def _write(self, jobs: list[WriteJob]) -> None:
-        events = [row for job in jobs for row in job.events]
-        terms = [row for job in jobs for row in job.terms]
+        events = [row for job in jobs for row in job.event_params]
+        terms = [row for job in jobs for row in job.term_params]
         counts: Counter[tuple[int, date, str]] = Counter()
         for job in jobs:
             counts.update(job.counts)
@@ -128,13 +140,12 @@ class GroupWriter:
             {"site_id": site_id, "day": day, "reason": reason, "count": count}
             for (site_id, day, reason), count in sorted(counts.items())
         ]
-        with self._sqlite_write_turn():
-            self._write_rows(events, terms, count_rows)
+        self._write_rows(events, terms, count_rows)
 
     def _write_rows(
         self,
-        events: list[dict[str, Any]],
-        terms: list[dict[str, Any]],
+        events: list[tuple[Any, ...]],
+        terms: list[tuple[Any, ...]],
         counts: list[dict[str, Any]],
     ) -> None:
         """One transaction on the writer's own connection, kept open for the life of the
@@ -148,7 +159,7 @@ class GroupWriter:
             try:
                 self._event_insert.execute(cursor, events)
                 self._term_insert.execute(cursor, terms)
-                self._count_upsert.execute(cursor, counts)
+                self._count_upsert.execute(cursor, self._count_upsert.params(counts))
             finally:
                 cursor.close()
             connection.commit()

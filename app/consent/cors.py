@@ -49,18 +49,28 @@ def check_origin(domains: Iterable[str]) -> None:
     browser would hide those from the banner.
     """
     origin = request.headers.get("Origin")
-    if origin is not None:
-        host = origin_host(origin)
-        if host is None or not host_belongs(host, domains):
-            raise ApiError(403, "this origin is not registered for the site")
+    require_registered_origin(origin, domains)
     g.heedful_cors_checked = True
     g.heedful_cors_origin = origin
 
 
+def require_registered_origin(origin: str | None, domains: Iterable[str]) -> None:
+    """Raise 403 unless ``origin`` is absent or on one of ``domains``."""
+    if origin is not None:
+        host = origin_host(origin)
+        if host is None or not host_belongs(host, domains):
+            raise ApiError(403, "this origin is not registered for the site")
+
+
+def cors_headers(origin: str | None) -> dict[str, str]:
+    """The headers that let a checked ``origin`` read the response."""
+    if not origin:
+        return {}
+    return {"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Credentials": "false"}
+
+
 def allow_origin(response: Response, origin: str | None) -> Response:
-    if origin:
-        response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Access-Control-Allow-Credentials"] = "false"
+    response.headers.update(cors_headers(origin))
     response.vary.add("Origin")
     return response
 

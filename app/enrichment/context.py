@@ -38,11 +38,27 @@ def geo_readers() -> GeoReaders:
 
 def client_facts(*, with_network: bool = True) -> ClientFacts:
     """Enrich the current request; ``request.remote_addr`` is already proxy-corrected."""
-    ip = parse_ip(request.remote_addr)
+    return client_facts_of(
+        request.remote_addr,
+        request.headers.get("User-Agent"),
+        request.headers.get("Sec-GPC"),
+        with_network=with_network,
+    )
+
+
+def client_facts_of(
+    remote_addr: str | None,
+    user_agent: str | None,
+    sec_gpc: str | None,
+    *,
+    with_network: bool = True,
+) -> ClientFacts:
+    """Reduce a client's address and headers to the facts that may be kept."""
+    ip = parse_ip(remote_addr)
     readers = geo_readers()
     return ClientFacts(
-        agent=reduce_user_agent(request.headers.get("User-Agent")),
+        agent=reduce_user_agent(user_agent),
         location=lookup_location(readers.city, ip),
         network=lookup_network(readers.asn, ip) if with_network else None,
-        gpc=request.headers.get("Sec-GPC", "").strip() == "1",
+        gpc=(sec_gpc or "").strip() == "1",
     )
