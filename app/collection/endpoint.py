@@ -24,8 +24,8 @@ from werkzeug.wsgi import get_content_length, get_input_stream
 
 from app.clock import utcnow
 from app.collection.service import collect, resolve_site
+from app.collection.store import WriteFailed
 from app.collection.validation import MAX_BODY_BYTES, parse_batch
-from app.collection.writer import WriteTimeout
 from app.consent.cors import cors_headers, require_registered_origin
 from app.enrichment.context import client_facts_of
 from app.errors import ApiError
@@ -77,7 +77,7 @@ def answer_collect(environ: dict[str, Any]) -> Answer:
                 environ.get("HTTP_SEC_GPC"),
             )
             result = collect(snapshot, batch, client, utcnow())
-        except (DBAPIError, PoolTimeoutError, WriteTimeout) as exc:
+        except (DBAPIError, PoolTimeoutError, WriteFailed) as exc:
             error = ApiError(503, "storage is unavailable, retry later")
             error.headers["Retry-After"] = RETRY_AFTER_SECONDS
             raise error from exc

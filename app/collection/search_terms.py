@@ -117,10 +117,17 @@ def terms_from_page_url(url: str, search_params: Iterable[str]) -> list[SearchTe
         query = urlsplit(url.strip()).query
     except ValueError:
         return []
+    return terms_from_query(parse_qsl(query), search_params)
+
+
+def terms_from_query(
+    params: Iterable[tuple[str, str]], search_params: Iterable[str]
+) -> list[SearchTerm]:
+    """Like ``terms_from_page_url``, from a page's already parsed query parameters."""
     wanted = {name.casefold() for name in search_params}
     site: str | None = None
     utm: str | None = None
-    for name, value in parse_qsl(query):
+    for name, value in params:
         key = name.casefold()
         if site is None and key in wanted:
             site = normalise_term(value)

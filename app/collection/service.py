@@ -24,9 +24,12 @@ from app.collection.partitions import ensure_partitions
 from app.collection.urls import (
     DEFAULT_DOWNLOAD_EXTENSIONS,
     DEFAULT_QUERY_PARAMS,
+    PageUrl,
+    UrlError,
     clean_page_url,
     clean_referrer,
     host_belongs,
+    parse_page_url,
     url_host,
 )
 from app.collection.validation import Batch, RawEvent
@@ -111,23 +114,23 @@ def collect(
     base = _enrichment_columns(client)
     job = WriteJob()
     for event, page in zip(batch.events, pages, strict=True):
-        parts = urlsplit(page)
-        path = parts.path[:1024] or "/"
+        path = page.path[:1024]
         job.events.append(
             {
                 **keys,
                 **base,
                 "type": event.type,
-                "host": _named_host(parts.hostname),
+                # A bare IP address as host says nothing the site's own domains do not.
+                "host": None if _is_ip_literal(page.host) else page.host,
                 "path": path,
-                "query": parts.query[:1024] or None,
+                "query": page.query[:1024] or None,
                 "title": _title(event.title),
                 "referrer": _referrer(event.referrer),
                 "target": _target(event, snapshot.domains, rules),
                 "engaged_ms": event.engaged_ms,
             }
         )
-        for term, engine in _search_terms(event, rules):
+        for term, engine in _search_terms(event, page, rules):
             job.terms.append(
                 {**keys, "term": term.term, "source": term.source, "engine": engine, "path": path}
             )
@@ -142,25 +145,23 @@ def _check_web_url(url: str, where: str) -> None:
         raise bad_request(f"{where} must be an http(s) URL")
 
 
-def _page_url(url: str, domains: Iterable[str], rules: SiteRules, index: int) -> str:
+def _page_url(url: str, domains: Iterable[str], rules: SiteRules, index: int) -> PageUrl:
     where = f"events[{index}].url"
-    _check_web_url(url, where)
-    host = url_host(url)
-    if host is None or not host_belongs(host, domains):
-        raise bad_request(f"{where} is not on one of the site's domains")
     try:
-        return clean_page_url(url, allowed_params=rules.allowed_params)
+        page = parse_page_url(url, allowed_params=rules.allowed_params)
+    except UrlError as exc:
+        if exc.reason == "port":
+            raise bad_request(f"{where} is not a valid URL") from exc
+        raise bad_request(f"{where} must be an http(s) URL") from exc
     except ValueError as exc:
-        raise bad_request(f"{where} is not a valid URL") from exc
+        raise bad_request(f"{where} must be an http(s) URL") from exc
+    if not host_belongs(page.host, domains):
+        raise bad_request(f"{where} is not on one of the site's domains")
+    return page
 
 
 def _is_ip_literal(host: str | None) -> bool:
     return bool(host) and parse_ip(host.strip("[]")) is not None
-
-
-def _named_host(host: str | None) -> str | None:
-    """The host, unless it is a bare IP address (the site's own domains already say it)."""
-    return None if host is None or _is_ip_literal(host) else host
 
 
 def _without_ip_host(url: str) -> str:
@@ -204,14 +205,17 @@ def _title(raw: str | None) -> str | None:
     return title or None
 
 
-def _search_terms(event: RawEvent, rules: SiteRules) -> list[tuple[terms.SearchTerm, str | None]]:
+def _search_terms(
+    event: RawEvent, page: PageUrl, rules: SiteRules
+) -> list[tuple[terms.SearchTerm, str | None]]:
     if event.type == "search":
         term = terms.normalise_term(event.query or "")
         return [(terms.SearchTerm(term, "site"), None)] if term else []
     if event.type != "pageview":
         return []
+    # The search parameters are on the allow-list, so the cleaned query still has them.
     found: list[tuple[terms.SearchTerm, str | None]] = [
-        (term, None) for term in terms.terms_from_page_url(event.url, rules.search_params)
+        (term, None) for term in terms.terms_from_query(page.params, rules.search_params)
     ]
     if event.referrer:
         from_referrer, engine = _referrer_term(event.referrer)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 DEFAULT_QUERY_PARAMS: frozenset[str] = frozenset(
@@ -53,23 +54,48 @@ _WEB_SCHEMES = frozenset({"http", "https"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def clean_page_url(url: str, *, allowed_params: frozenset[str] | set[str]) -> str:
+class UrlError(ValueError):
+    """Why a URL cannot be a page URL: ``reason`` is "scheme", "host" or "port"."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class PageUrl:
+    """A page URL reduced by ``parse_page_url``: no userinfo, fragment or unlisted query."""
+
+    scheme: str
+    host: str  # lowercased, without a trailing root dot or IPv6 brackets
+    netloc: str
+    path: str
+    params: tuple[tuple[str, str], ...]  # the query parameters kept, in their order
+    query: str
+
+    @property
+    def url(self) -> str:
+        return urlunsplit((self.scheme, self.netloc, self.path, self.query, ""))
+
+
+def parse_page_url(url: str, *, allowed_params: frozenset[str] | set[str]) -> PageUrl:
     """Reduce a page URL to scheme, host, port, path and allow-listed query parameters.
 
     Parameters named in ``allowed_params`` or starting with ``utm_`` are kept (names compared
     case-insensitively, original order preserved); everything else, the fragment and any
-    userinfo are dropped. Raises ValueError for non-http(s) URLs or URLs without a host.
+    userinfo are dropped. Raises ``UrlError`` for non-http(s) URLs, URLs without a host and
+    invalid ports.
     """
     parts = urlsplit(url.strip())
     if parts.scheme not in _WEB_SCHEMES:
-        raise ValueError(f"not an http(s) URL: {url!r}")
+        raise UrlError("scheme", f"not an http(s) URL: {url!r}")
     host = _hostname(parts.hostname)
     if host is None:
-        raise ValueError(f"URL has no host: {url!r}")
+        raise UrlError("host", f"URL has no host: {url!r}")
     try:
         port = parts.port
     except ValueError as exc:
-        raise ValueError(f"URL has an invalid port: {url!r}") from exc
+        raise UrlError("port", f"URL has an invalid port: {url!r}") from exc
 
     netloc = _netloc_host(host)
     if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
@@ -78,14 +104,19 @@ def clean_page_url(url: str, *, allowed_params: frozenset[str] | set[str]) -> st
     # Arbitrary query parameters routinely carry session tokens, emails and other personal
     # data, so only parameters the site owner explicitly allowed (plus campaign tags) survive.
     allowed = {name.casefold() for name in allowed_params}
-    kept = [
+    kept = tuple(
         (name, value)
         for name, value in parse_qsl(parts.query, keep_blank_values=True)
         if name.casefold() in allowed or name.casefold().startswith("utm_")
-    ]
+    )
     # An empty path and "/" are the same page; normalising avoids splitting its statistics.
     path = parts.path or "/"
-    return urlunsplit((parts.scheme, netloc, path, urlencode(kept), ""))
+    return PageUrl(parts.scheme, host, netloc, path, kept, urlencode(kept))
+
+
+def clean_page_url(url: str, *, allowed_params: frozenset[str] | set[str]) -> str:
+    """``parse_page_url`` as text. Raises ValueError like it."""
+    return parse_page_url(url, allowed_params=allowed_params).url
 
 
 def url_host(url: str) -> str | None:

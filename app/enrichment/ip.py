@@ -7,10 +7,13 @@ import ipaddress
 
 def _address(address: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """The parsed address, IPv4-mapped IPv6 treated as IPv4; None when not an address."""
-    if not address:
+    address = (address or "").strip()
+    # Every IPv4 address ends in a digit and every IPv6 one has a colon: host names (the
+    # usual input on the collect path) are told apart without the costly parse.
+    if not address or (":" not in address and not address[-1].isdigit()):
         return None
     try:
-        ip = ipaddress.ip_address(address.strip())
+        ip = ipaddress.ip_address(address)
     except ValueError:
         return None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:

@@ -208,12 +208,12 @@ def test_unregistered_origin_is_refused_and_registered_one_is_echoed(app, client
 
 
 def test_storage_down_answers_503_with_retry_after(app, client, granted, monkeypatch):
-    from app.collection.writer import GroupWriter
+    from app.collection.store import RowStore
 
     def broken_write(self, jobs) -> None:
         raise OperationalError("COMMIT", {}, Exception("disk I/O error"))
 
-    monkeypatch.setattr(GroupWriter, "_write", broken_write)
+    monkeypatch.setattr(RowStore, "_write", broken_write)
     response = collect(client, granted)
     monkeypatch.undo()
     assert response.status_code == 503

@@ -1,0 +1,160 @@
+"""Storing groups of collected rows: one transaction per group, each job whole or not.
+
+``RowStore`` is the one place rows reach the event tables. The in-process group writer
+(``writer.GroupWriter``) and the SQLite writer process (``writer_process``) both hand it
+groups of jobs. If a group fails, its jobs are retried one by one, so that one bad batch
+cannot take the others down with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+
+from app.collection.bulk import BulkInsert
+from app.models.analytics import DailyCount, Event, SearchTerm
+
+
+class WriteFailed(RuntimeError):
+    """The store could not take the write; the caller answers 503 and the client retries."""
+
+
+class WriteTimeout(WriteFailed):
+    """The writer did not finish in time."""
+
+
+@dataclass(eq=False)
+class WriteJob:
+    """One request's rows. ``events`` and ``terms`` are column dicts; the writers turn
+    them into bind tuples (``event_params``, ``term_params``) before queueing."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    terms: list[dict[str, Any]] = field(default_factory=list)
+    counts: Counter[tuple[int, date, str]] = field(default_factory=Counter)
+    event_params: list[Any] = field(default_factory=list)
+    term_params: list[Any] = field(default_factory=list)
+    error: BaseException | None = None
+
+
+class RowStore:
+    """Writes groups of jobs on its own connection, kept open for the life of the process:
+    a pool check-out and a SQLAlchemy transaction per group cost more than the inserts."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._pid = os.getpid()
+        self._lock_file = _open_lock_file(engine)
+        self._raw: Any = None
+        self.event_insert = BulkInsert(Event.__table__, engine.dialect)
+        self.term_insert = BulkInsert(SearchTerm.__table__, engine.dialect)
+        self._count_upsert = BulkInsert(DailyCount.__table__, engine.dialect, accumulate="count")
+
+    def prepare(self, job: WriteJob) -> None:
+        """Turn the job's rows into bind tuples (costly: done before the write turn)."""
+        job.event_params = self.event_insert.params(job.events)
+        job.term_params = self.term_insert.params(job.terms)
+
+    def after_fork_needed(self) -> bool:
+        return self._pid != os.getpid()
+
+    def after_fork(self) -> None:
+        """A forked worker inherits the object: it needs its own lock file and connection
+        (the parent's is not its to use)."""
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._lock_file = _open_lock_file(self.engine)
+            self._raw = None
+
+    @contextlib.contextmanager
+    def write_turn(self) -> Iterator[None]:
+        """On SQLite, take turns with other writing processes through a blocking file lock.
+        SQLite's own busy handler polls with growing sleeps, so under steady load one
+        process can starve; a waiter on ``flock`` wakes as soon as the lock is free."""
+        if self._lock_file is None:
+            yield
+            return
+        fcntl.flock(self._lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+
+    def write_group(self, jobs: list[WriteJob]) -> None:
+        """Store every job, setting ``error`` on those that could not be stored."""
+        try:
+            self._write(jobs)
+        except Exception as exc:
+            if len(jobs) == 1:
+                jobs[0].error = exc
+                return
+            for job in jobs:
+                try:
+                    self._write([job])
+                except Exception as single:
+                    job.error = single
+
+    def _write(self, jobs: list[WriteJob]) -> None:
+        events = [row for job in jobs for row in job.event_params]
+        terms = [row for job in jobs for row in job.term_params]
+        counts: Counter[tuple[int, date, str]] = Counter()
+        for job in jobs:
+            counts.update(job.counts)
+        count_rows = [
+            {"site_id": site_id, "day": day, "reason": reason, "count": count}
+            for (site_id, day, reason), count in sorted(counts.items())
+        ]
+        self._write_rows(events, terms, count_rows)
+
+    def _write_rows(self, events: list[Any], terms: list[Any], counts: list[dict]) -> None:
+        connection = self._raw
+        try:
+            if connection is None:
+                connection = self._raw = self.engine.raw_connection()
+            cursor = connection.cursor()
+            try:
+                self.event_insert.execute(cursor, events)
+                self.term_insert.execute(cursor, terms)
+                self._count_upsert.execute(cursor, self._count_upsert.params(counts))
+            finally:
+                cursor.close()
+            connection.commit()
+        except Exception as exc:
+            self._raw = None
+            if connection is not None:
+                with contextlib.suppress(Exception):
+                    connection.rollback()
+                # A broken connection must not go back to the pool.
+                with contextlib.suppress(Exception):
+                    connection.invalidate()
+            dbapi_error = self.engine.dialect.loaded_dbapi.Error
+            if isinstance(exc, dbapi_error):
+                # The same exception types the rest of the app sees from SQLAlchemy.
+                raise DBAPIError.instance(self.event_insert.sql, None, exc, dbapi_error) from exc
+            raise
+
+
+def sqlite_file(engine: Engine) -> str | None:
+    """The database file of a file-backed SQLite engine, else None."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return database
+
+
+def _open_lock_file(engine: Engine) -> int | None:
+    database = sqlite_file(engine)
+    if database is None:
+        return None
+    try:
+        return os.open(database + ".heedful-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        return None  # a read-only folder: fall back to SQLite's own locking
