@@ -9,7 +9,10 @@ a single-column integer key). No column holds an IP address or a user-agent stri
 
 from __future__ import annotations
 
+import os
 import secrets
+import threading
+import time
 from datetime import date, datetime
 
 from sqlalchemy import DDL, BigInteger, Date, ForeignKey, Index, Integer, String, event
@@ -21,10 +24,35 @@ from app.models.types import UTCDateTime
 PARTITIONED_TABLES = ("events", "search_terms")
 
 
-def new_row_id() -> int:
-    """A random positive 63-bit id: unique across workers without a shared sequence
-    (rows are ordered by ``received_at``, not by id)."""
-    return secrets.randbits(63) or 1
+class _RowIds:
+    """Time-ordered 63-bit ids: milliseconds since 2020 in the high 41 bits, a per-process
+    counter (from a random start) in the low 22. Unique across workers without a shared
+    sequence: two processes would need the same millisecond, the same counter value and,
+    since the key is ``(id, received_at)``, the same microsecond of arrival. Increasing ids
+    append to the primary-key index instead of dirtying a random page of it per row, which
+    was a large part of every commit's cost."""
+
+    _EPOCH_MS = 1_577_836_800_000  # 2020-01-01T00:00:00Z
+    _COUNTER_BITS = 22
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._counter = secrets.randbits(self._COUNTER_BITS)
+
+    def __call__(self) -> int:
+        with self._lock:
+            self._counter = (self._counter + 1) & ((1 << self._COUNTER_BITS) - 1)
+            counter = self._counter
+        millis = time.time_ns() // 1_000_000 - self._EPOCH_MS
+        return (millis << self._COUNTER_BITS) | counter or 1
+
+
+new_row_id = _RowIds()
 
 
 class Event(db.Model):
