@@ -16,6 +16,7 @@ from app.collection.search_terms import (
     search_engine,
     term_from_referrer,
     terms_from_page_url,
+    terms_from_query,
 )
 from app.collection.urls import DEFAULT_QUERY_PARAMS
 
@@ -391,3 +392,21 @@ def test_search_engine_without_query() -> None:
     assert search_engine("https://www.bing.com/") == "Bing"
     assert search_engine("https://yandex.ru/") == "Yandex"
     assert search_engine("https://www.ecosia.org/") == "Ecosia"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.com/search?q=Red+Shoes",
+        "https://example.com/?q=&search=tea&utm_term=Spring%20Sale",
+        "https://example.com/?Q=tea&q=coffee",
+        "https://example.com/?page=2",
+    ],
+)
+def test_terms_from_query_match_terms_from_page_url(url: str) -> None:
+    from urllib.parse import parse_qsl, urlsplit
+
+    params = parse_qsl(urlsplit(url).query, keep_blank_values=True)
+    assert terms_from_query(params, DEFAULT_QUERY_PARAMS) == terms_from_page_url(
+        url, DEFAULT_QUERY_PARAMS
+    )

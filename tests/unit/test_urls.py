@@ -5,10 +5,12 @@ import pytest
 from app.collection.urls import (
     DEFAULT_DOWNLOAD_EXTENSIONS,
     DEFAULT_QUERY_PARAMS,
+    UrlError,
     clean_page_url,
     clean_referrer,
     host_belongs,
     is_download,
+    parse_page_url,
     url_host,
 )
 
@@ -135,6 +137,39 @@ def test_clean_page_url_rejects_missing_host(url: str) -> None:
 def test_clean_page_url_rejects_invalid_port() -> None:
     with pytest.raises(ValueError):
         clean_page_url("https://example.com:99999/", allowed_params=NO_PARAMS)
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("ftp://example.com/", "scheme"),
+        ("https:///path", "host"),
+        ("https://example.com:99999/", "port"),
+    ],
+)
+def test_parse_page_url_says_why_a_url_is_refused(url: str, reason: str) -> None:
+    with pytest.raises(UrlError) as refused:
+        parse_page_url(url, allowed_params=NO_PARAMS)
+    assert refused.value.reason == reason
+
+
+def test_parse_page_url_parts_agree_with_the_cleaned_url() -> None:
+    page = parse_page_url(
+        " https://ann:pw@Shop.Example.COM.:8443//a/b?q=hats&token=s3cret&utm_term=x#top",
+        allowed_params={"q"},
+    )
+    assert page.host == "shop.example.com"
+    assert page.netloc == "shop.example.com:8443"
+    assert page.path == "//a/b"
+    assert page.params == (("q", "hats"), ("utm_term", "x"))
+    assert page.query == "q=hats&utm_term=x"
+    assert page.url == "https://shop.example.com:8443//a/b?q=hats&utm_term=x"
+    assert page.url == clean_page_url(page.url, allowed_params={"q"})
+
+
+def test_parse_page_url_keeps_ipv6_hosts_bracketed_in_the_netloc_only() -> None:
+    page = parse_page_url("http://[2001:db8::1]:8080/", allowed_params=NO_PARAMS)
+    assert (page.host, page.netloc) == ("2001:db8::1", "[2001:db8::1]:8080")
 
 
 # --- url_host --------------------------------------------------------------------------------
