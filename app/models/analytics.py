@@ -55,7 +55,23 @@ class _RowIds:
 new_row_id = _RowIds()
 
 
-class Event(db.Model):
+class _CollectedRow:
+    """The key columns every raw collected row shares: a time-ordered id with the arrival
+    time (the partition key on PostgreSQL), the site, and the consent and visit it belongs
+    to, so access and erasure find it."""
+
+    # sort_order keeps these first in each table, where the migrations put them.
+    id: Mapped[int] = mapped_column(
+        BigInteger, primary_key=True, autoincrement=False, default=new_row_id, sort_order=-1
+    )
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True, sort_order=-1)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), sort_order=-1)
+    consent_id: Mapped[str] = mapped_column(String(40), sort_order=-1)
+    # Server-made per visit (30 minutes without events end it); never derived from the client.
+    session_id: Mapped[str] = mapped_column(String(32), sort_order=-1)
+
+
+class Event(_CollectedRow, db.Model):
     """One collected event: a page view, engagement ping, download, outbound click or search."""
 
     __tablename__ = "events"
@@ -66,14 +82,6 @@ class Event(db.Model):
         {"postgresql_partition_by": "RANGE (received_at)"},
     )
 
-    id: Mapped[int] = mapped_column(
-        BigInteger, primary_key=True, autoincrement=False, default=new_row_id
-    )
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
-    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
-    consent_id: Mapped[str] = mapped_column(String(40))
-    # Server-made per visit (30 minutes without events end it); never derived from the client.
-    session_id: Mapped[str] = mapped_column(String(32))
     type: Mapped[str] = mapped_column(String(16))
     # The page, cleaned: host (None when it is a bare IP address), path and the allow-listed
     # query string (None when nothing survived); the fragment is never kept.
@@ -105,7 +113,7 @@ class Event(db.Model):
         }
 
 
-class SearchTerm(db.Model):
+class SearchTerm(_CollectedRow, db.Model):
     """A normalised, redacted search term and its source: site, utm_term or referrer."""
 
     __tablename__ = "search_terms"
@@ -115,13 +123,6 @@ class SearchTerm(db.Model):
         {"postgresql_partition_by": "RANGE (received_at)"},
     )
 
-    id: Mapped[int] = mapped_column(
-        BigInteger, primary_key=True, autoincrement=False, default=new_row_id
-    )
-    received_at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
-    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
-    consent_id: Mapped[str] = mapped_column(String(40))
-    session_id: Mapped[str] = mapped_column(String(32))
     term: Mapped[str] = mapped_column(String(200))
     source: Mapped[str] = mapped_column(String(16))  # site | utm_term | referrer
     engine: Mapped[str | None] = mapped_column(String(32))  # for source == referrer
