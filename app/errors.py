@@ -37,7 +37,7 @@ def _wants_json() -> bool:
 
 
 def _json_error(status: int, message: str, **extra: Any) -> Response:
-    response = jsonify({"error": message, **extra})
+    response = jsonify(ApiError(status, message, **extra).payload())
     response.status_code = status
     return response
 
@@ -46,8 +46,7 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def handle_api_error(error: ApiError) -> Response:
         db.session.rollback()
-        response = jsonify(error.payload())
-        response.status_code = error.status
+        response = _json_error(error.status, error.message, **error.extra)
         response.headers.update(error.headers)
         return response
 

@@ -20,11 +20,12 @@ from typing import Any
 from flask import Flask
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from werkzeug.http import parse_options_header
 from werkzeug.wsgi import get_content_length, get_input_stream
 
 from app.clock import utcnow
 from app.collection.service import collect, resolve_site
-from app.collection.store import WriteFailed
+from app.collection.store import WriteTimeout
 from app.collection.validation import MAX_BODY_BYTES, parse_batch
 from app.consent.cors import cors_headers, require_registered_origin
 from app.enrichment.context import client_facts_of
@@ -60,7 +61,7 @@ def answer_collect(environ: dict[str, Any]) -> Answer:
         body = parse_json_body(
             # Bounded by Content-Length (or the server's end of input), as Flask's is.
             get_input_stream(environ),
-            _mimetype(environ.get("CONTENT_TYPE")),
+            parse_options_header(environ.get("CONTENT_TYPE"))[0].lower(),
             get_content_length(environ),
             MAX_BODY_BYTES,
         )
@@ -77,7 +78,7 @@ def answer_collect(environ: dict[str, Any]) -> Answer:
                 environ.get("HTTP_SEC_GPC"),
             )
             result = collect(snapshot, batch, client, utcnow())
-        except (DBAPIError, PoolTimeoutError, WriteFailed) as exc:
+        except (DBAPIError, PoolTimeoutError, WriteTimeout) as exc:
             error = ApiError(503, "storage is unavailable, retry later")
             error.headers["Retry-After"] = RETRY_AFTER_SECONDS
             raise error from exc
@@ -105,7 +106,7 @@ class CollectEndpoint:
                 # Flask's last-resort handler does the same for its own routes.
                 db.session.rollback()
                 log.exception("unhandled error on POST %s", COLLECT_PATH)
-                answer = Answer(500, {"error": "internal error"})
+                answer = Answer(500, ApiError(500, "internal error").payload())
         body = json.dumps(answer.payload).encode()
         status = HTTPStatus(answer.status)
         headers = [
@@ -115,7 +116,3 @@ class CollectEndpoint:
         ]
         start_response(f"{status.value} {status.phrase}", headers)
         return [body]
-
-
-def _mimetype(content_type: str | None) -> str:
-    return (content_type or "").split(";", 1)[0].strip().lower()

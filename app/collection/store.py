@@ -1,9 +1,8 @@
 """Storing groups of collected rows: one transaction per group, each job whole or not.
 
-``RowStore`` is the one place rows reach the event tables. The in-process group writer
-(``writer.GroupWriter``) and the SQLite writer process (``writer_process``) both hand it
-groups of jobs. If a group fails, its jobs are retried one by one, so that one bad batch
-cannot take the others down with it.
+``RowStore`` is the one place rows reach the event tables; the group writer
+(``writer.GroupWriter``) hands it groups of jobs. If a group fails, its jobs are retried
+one by one, so that one bad batch cannot take the others down with it.
 """
 
 from __future__ import annotations
@@ -24,12 +23,8 @@ from app.collection.bulk import BulkInsert
 from app.models.analytics import DailyCount, Event, SearchTerm
 
 
-class WriteFailed(RuntimeError):
-    """The store could not take the write; the caller answers 503 and the client retries."""
-
-
-class WriteTimeout(WriteFailed):
-    """The writer did not finish in time."""
+class WriteTimeout(RuntimeError):
+    """The writer did not finish in time; the caller answers 503 and the client retries."""
 
 
 @dataclass(eq=False)
@@ -142,17 +137,9 @@ class RowStore:
             raise
 
 
-def sqlite_file(engine: Engine) -> str | None:
-    """The database file of a file-backed SQLite engine, else None."""
+def _open_lock_file(engine: Engine) -> int | None:
     database = engine.url.database if engine.dialect.name == "sqlite" else None
     if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return database
-
-
-def _open_lock_file(engine: Engine) -> int | None:
-    database = sqlite_file(engine)
-    if database is None:
         return None
     try:
         return os.open(database + ".heedful-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)

@@ -12,9 +12,9 @@ from collections import deque
 from flask import Flask, current_app
 from sqlalchemy.engine import Engine
 
-from app.collection.store import RowStore, WriteFailed, WriteJob, WriteTimeout
+from app.collection.store import RowStore, WriteJob, WriteTimeout
 
-__all__ = ["GroupWriter", "WriteFailed", "WriteJob", "WriteTimeout", "group_writer", "init_app"]
+__all__ = ["GroupWriter", "WriteJob", "WriteTimeout", "group_writer", "init_app"]
 
 MAX_GROUP = 256
 WAIT_SECONDS = 30.0

@@ -36,7 +36,6 @@ class _RowIds:
     _COUNTER_BITS = 22
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         self._reset()
         os.register_at_fork(after_in_child=self._reset)
 
