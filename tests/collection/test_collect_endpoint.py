@@ -81,3 +81,11 @@ def test_ids_are_time_ordered_and_distinct_across_forked_workers() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
     )
     assert result.stdout.strip() == "3000"
+
+
+def test_the_endpoint_and_the_flask_rule_name_the_same_path(app: Flask) -> None:
+    from app.collection.endpoint import COLLECT_PATH
+
+    view = "collection_api.post_collect"
+    rules = [rule.rule for rule in app.url_map.iter_rules() if rule.endpoint == view]
+    assert rules == [COLLECT_PATH]
