@@ -54,8 +54,19 @@ def answer_collect(environ: dict[str, Any]) -> Answer:
 
     Runs inside an application context. Errors the client caused or must handle become
     their status and ``{"error": …}``; a storage failure becomes 503 with Retry-After,
-    since the batch commits once and nothing was half-stored.
+    since the batch commits once and nothing was half-stored. So does any other failure:
+    it is logged, and beacon senders know only 202, 4xx and 503.
     """
+    try:
+        return _answer(environ)
+    except Exception:
+        db.session.rollback()
+        log.exception("unhandled error on POST %s", COLLECT_PATH)
+        error = _unavailable()
+        return Answer(error.status, error.payload(), error.headers)
+
+
+def _answer(environ: dict[str, Any]) -> Answer:
     cors: dict[str, str] = {}
     try:
         body = parse_json_body(
@@ -79,14 +90,18 @@ def answer_collect(environ: dict[str, Any]) -> Answer:
             )
             result = collect(snapshot, batch, client, utcnow())
         except (DBAPIError, PoolTimeoutError, WriteTimeout) as exc:
-            error = ApiError(503, "storage is unavailable, retry later")
-            error.headers["Retry-After"] = RETRY_AFTER_SECONDS
-            raise error from exc
+            raise _unavailable() from exc
     except ApiError as error:
         db.session.rollback()
         return Answer(error.status, error.payload(), {**error.headers, **cors})
     payload = {"accepted": result.accepted, "dropped": result.dropped}
     return Answer(202, payload, {**cors, "Cache-Control": "no-store"})
+
+
+def _unavailable() -> ApiError:
+    error = ApiError(503, "storage is unavailable, retry later")
+    error.headers["Retry-After"] = RETRY_AFTER_SECONDS
+    return error
 
 
 class CollectEndpoint:
@@ -100,13 +115,7 @@ class CollectEndpoint:
         if environ.get("PATH_INFO") != COLLECT_PATH or environ.get("REQUEST_METHOD") != "POST":
             return self.wsgi_app(environ, start_response)
         with self.app.app_context():
-            try:
-                answer = answer_collect(environ)
-            except Exception:
-                # Flask's last-resort handler does the same for its own routes.
-                db.session.rollback()
-                log.exception("unhandled error on POST %s", COLLECT_PATH)
-                answer = Answer(500, ApiError(500, "internal error").payload())
+            answer = answer_collect(environ)
         body = json.dumps(answer.payload).encode()
         status = HTTPStatus(answer.status)
         headers = [

@@ -100,7 +100,10 @@ PATHS: dict[str, Any] = {
                 "403": error_response("The request's Origin is not registered for the site"),
                 "413": error_response("Body larger than 32 KiB"),
                 "415": error_response("Body is not application/json or text/plain"),
-                "503": error_response("Storage unavailable; see Retry-After"),
+                "503": error_response(
+                    "Nothing was stored (storage unavailable or an internal failure); "
+                    "retry after Retry-After"
+                ),
             },
         }
     }

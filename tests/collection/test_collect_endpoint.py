@@ -89,3 +89,27 @@ def test_the_endpoint_and_the_flask_rule_name_the_same_path(app: Flask) -> None:
     view = "collection_api.post_collect"
     rules = [rule.rule for rule in app.url_map.iter_rules() if rule.endpoint == view]
     assert rules == [COLLECT_PATH]
+
+
+def test_an_unexpected_failure_answers_503_and_stores_nothing(app, client, site, monkeypatch):
+    # The contract allows 202, 4xx and 503 only: a bug must not surface as a 500 either.
+    from app.collection import endpoint
+
+    consent_id = give_consent(client, site)["consent_id"]
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(endpoint, "collect", broken)
+    through_layer = collect(client, consent_id, [pageview()])
+    view = app.view_functions["collection_api.post_collect"]
+    body = json.dumps({"site": site, "consent_id": consent_id, "events": [pageview()]})
+    with app.test_request_context(
+        "/api/v1/collect", method="POST", data=body, content_type="text/plain"
+    ):
+        through_flask = view()
+    for response in (through_layer, through_flask):
+        assert response.status_code == 503
+        assert response.headers["Retry-After"].isdigit()
+        assert response.get_json()["error"]
+    assert stored(app)["event_count"] == 0
