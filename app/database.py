@@ -1,14 +1,20 @@
-"""Engine tuning per backend."""
+"""Engine tuning per backend, and the one retry loop for writes that can lose a race."""
 
 from __future__ import annotations
 
-from typing import Any
+import random
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from app.extensions import db
+
+T = TypeVar("T")
 
 
 def init_app(app: Flask) -> None:
@@ -29,4 +35,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-__all__ = ["Engine", "init_app"]
+def commit_retrying(write: Callable[[], T], *, attempts: int, busy: Callable[[], Exception]) -> T:
+    """Run ``write`` and commit once. When a concurrent writer wins a race (it took the
+    same unique key, or held SQLite's write lock), roll back and run ``write`` again; after
+    ``attempts`` tries raise ``busy()``, the caller's "try again" error."""
+    for attempt in range(attempts):
+        try:
+            result = write()
+            db.session.commit()
+            return result
+        except (IntegrityError, OperationalError):
+            db.session.rollback()
+            # Jitter, so writers that collided do not collide again in lockstep.
+            time.sleep(random.uniform(0.001, 0.005) * (attempt + 1))
+    raise busy()
+
+
+__all__ = ["Engine", "commit_retrying", "init_app"]

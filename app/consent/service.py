@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import random
 import secrets
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError, OperationalError
 
 from app.clock import utcnow
 from app.consent.cache import consent_state_of, consent_status, invalidate_consent
 from app.consent.policy import get_site, resolve_language, texts_hash
+from app.database import commit_retrying
 from app.errors import ApiError, bad_request
 from app.extensions import db
 from app.models import ConsentRecord, PolicyVersion, Site
@@ -71,24 +69,23 @@ def _lock_history(consent_id: str) -> None:
 
 def _append(record: ConsentRecord) -> ConsentRecord:
     """Insert ``record`` as the next in its consent id's history, retrying on races."""
-    for attempt in range(WRITE_ATTEMPTS):
+
+    def write() -> ConsentRecord:
         _lock_history(record.consent_id)
         latest = db.session.scalar(
             select(func.max(ConsentRecord.seq)).where(ConsentRecord.consent_id == record.consent_id)
         )
         record.seq = (latest or 0) + 1
         db.session.add(record)
-        try:
-            db.session.commit()
-        except (IntegrityError, OperationalError):
-            # Another writer took this seq (or held SQLite's write lock): try the next.
-            db.session.rollback()
-            # Jitter, so writers that collided do not collide again in lockstep.
-            time.sleep(random.uniform(0.001, 0.005) * (attempt + 1))
-            continue
-        invalidate_consent(record.consent_id)
         return record
-    raise ApiError(503, "consent store is busy, try again")
+
+    commit_retrying(
+        write,
+        attempts=WRITE_ATTEMPTS,
+        busy=lambda: ApiError(503, "consent store is busy, try again"),
+    )
+    invalidate_consent(record.consent_id)
+    return record
 
 
 def _expiry(

@@ -6,16 +6,16 @@ address; the address itself is dropped as soon as it is hashed.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from flask import current_app
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError, OperationalError
 
 from app.clock import utcnow
+from app.database import commit_retrying
 from app.email.identity import MAX_EMAIL_LENGTH, email_hmac
 from app.extensions import db
 from app.models import Site
@@ -32,6 +32,7 @@ MAX_CAMPAIGN_NAME = 200
 # Sources a staff caller may claim; "preference_centre" is the recipient's own action.
 STAFF_SOURCES = tuple(s for s in CONSENT_SOURCES if s != "preference_centre")
 _IMPORT_CHUNK = 500
+T = TypeVar("T")
 
 
 class EmailError(ValueError):
@@ -68,17 +69,11 @@ def check_source(source: str, allowed: Sequence[str] = STAFF_SOURCES) -> str:
     return source
 
 
-def _retrying(write: Callable[[], object], what: str) -> object:
-    """Run ``write`` and commit; on a lost race (unique seq/hmac, SQLite lock) try again."""
-    for attempt in range(WRITE_ATTEMPTS):
-        try:
-            result = write()
-            db.session.commit()
-            return result
-        except (IntegrityError, OperationalError):
-            db.session.rollback()
-            time.sleep(0.005 * (attempt + 1))
-    raise EmailError(f"{what} is busy, try again", status=503)
+def _retrying(write: Callable[[], T], what: str) -> T:
+    """Commit ``write``, running it again when a concurrent writer won a race."""
+    return commit_retrying(
+        write, attempts=WRITE_ATTEMPTS, busy=lambda: EmailError(f"{what} is busy, try again", 503)
+    )
 
 
 def _next_seqs(recipient_ids: Iterable[int]) -> dict[int, int]:
@@ -149,7 +144,7 @@ def record_recipient(choice: RecipientChoice) -> tuple[EmailRecipient, bool]:
         recipients, created = _append_choices([(key, choice.email_tracking, choice.source)], None)
         return recipients[0], created == 1
 
-    return _retrying(write, "the recipient store")  # type: ignore[return-value]
+    return _retrying(write, "the recipient store")
 
 
 def import_recipients(
@@ -183,7 +178,7 @@ def set_tracking(recipient_id: int, email_tracking: bool, source: str) -> EmailC
         db.session.add(record)
         return record
 
-    return _retrying(write, "the recipient store")  # type: ignore[return-value]
+    return _retrying(write, "the recipient store")
 
 
 def latest_choice(recipient_id: int) -> EmailConsentRecord | None:
@@ -252,4 +247,4 @@ def record_send(campaign_id: int, recipient_id: int) -> bool:
             send.tracked = granted
         return granted
 
-    return bool(_retrying(write, "the send store"))
+    return _retrying(write, "the send store")
