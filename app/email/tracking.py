@@ -16,7 +16,7 @@ from sqlalchemy import select
 from app.clock import utcnow
 from app.email.classify import OpenClassification, Verdict, classify_open, read_bucket
 from app.email.service import tracking_granted
-from app.email.tokens import PixelClaim, TokenError, read_pixel_token
+from app.email.tokens import TokenError, read_pixel_token
 from app.enrichment.context import geo_readers
 from app.enrichment.geo import lookup_network
 from app.enrichment.ip import parse_ip
@@ -39,17 +39,15 @@ class Eligible:
     sent_at: datetime | None
 
 
-def claim_from(token: str, kind: str) -> PixelClaim | None:
-    """The verified claim of ``token`` if it was minted for ``kind``; None otherwise."""
+def eligible(token: str, kind: str) -> Eligible | None:
+    """None unless ``token`` is genuine and minted for ``kind``, the campaign went to its
+    recipient, and tracking is granted right now."""
     try:
         claim = read_pixel_token(current_app.config["SECRET_KEY"], token)
     except TokenError:
         return None
-    return claim if claim.kind == kind else None
-
-
-def eligible(claim: PixelClaim) -> Eligible | None:
-    """None unless the campaign went to this recipient and tracking is granted right now."""
+    if claim.kind != kind:
+        return None
     row = db.session.execute(
         select(EmailCampaign.sent_at)
         .join(EmailSend, EmailSend.campaign_id == EmailCampaign.id)
@@ -84,10 +82,7 @@ def classify_request(sent_at: datetime | None, now: datetime) -> OpenClassificat
 def record_open(token: str) -> OpenClassification | None:
     """Record an open for the current request if everything allows it; never raises."""
     try:
-        claim = claim_from(token, "open")
-        if claim is None:
-            return None
-        target = eligible(claim)
+        target = eligible(token, "open")
         if target is None:
             return None
         now = utcnow()
@@ -121,10 +116,7 @@ class ReadPlan:
 def plan_read(token: str) -> ReadPlan | None:
     """None when nothing may be recorded (bad token, no consent, machine fetch)."""
     try:
-        claim = claim_from(token, "read")
-        if claim is None:
-            return None
-        target = eligible(claim)
+        target = eligible(token, "read")
         if target is None:
             return None
         verdict = classify_request(target.sent_at, utcnow())
