@@ -20,8 +20,6 @@ from app.enrichment.useragent import ClientAgent
 from app.models import Site
 
 CONSENT_MIX = (("accept_all", 0.55), ("reject_all", 0.3), ("custom", 0.15))
-BROWSERS = ("Chrome", "Firefox", "Safari", "Edge", "Samsung Internet")
-COUNTRIES = ("DE", "FR", "ES", "GB", "US", "NL", "IT", "SE", "PL", None)
 LANGUAGES = ("en", "de", "fr", "es")
 
 # (browser, major, os, os version, device, weight)
@@ -44,6 +42,7 @@ PLACES = (
     (Location("SE", "AB", "Stockholm"), Network(3301, "Telia Company AB", "telia.com"), 0.08),
     (None, None, 0.06),
 )
+_PLACE_CHOICES = tuple(((location, network), weight) for location, network, weight in PLACES)
 PAGES = ("/demo", "/demo/shoes", "/demo/shoes/trail-runner", "/demo/bags", "/demo/about")
 SEARCHES = ("trail shoes", "rain jacket", "gift card", "size guide", "returns", "wool socks")
 REFERRERS = (
@@ -61,8 +60,14 @@ def _pick(rng: random.Random, weighted: tuple[tuple[Any, float], ...]) -> Any:
     return rng.choices(values, weights=weights)[0]
 
 
-def simulate_visitor(site: Site, rng: random.Random) -> tuple[str, str]:
-    """Record one visitor's consent; returns (consent_id, method)."""
+def _client(rng: random.Random) -> ClientFacts:
+    location, network = _pick(rng, _PLACE_CHOICES)
+    return ClientFacts(agent=_pick(rng, AGENTS), location=location, network=network, gpc=False)
+
+
+def simulate_visitor(site: Site, rng: random.Random, client: ClientFacts) -> tuple[str, str]:
+    """Record one visitor's consent, with the country and browser its events will carry;
+    returns (consent_id, method)."""
     policy = site.current_policy
     method = _pick(rng, CONSENT_MIX)
     choices: dict[str, bool] = {}
@@ -77,8 +82,8 @@ def simulate_visitor(site: Site, rng: random.Random) -> tuple[str, str]:
             method=method,
             lang=rng.choice(LANGUAGES),
             gpc=rng.random() < 0.08,
-            country=rng.choice(COUNTRIES),
-            browser_family=rng.choice(BROWSERS),
+            country=client.location.country if client.location else None,
+            browser_family=client.agent.browser,
         )
     )
     return record.consent_id, method
@@ -125,12 +130,10 @@ def generate(
     totals: Counter[str] = Counter()
     withdrawn = visitors = sent = 0
     while sent < events:
-        consent_id, method = simulate_visitor(site, rng)
+        facts = _client(rng)
+        consent_id, method = simulate_visitor(site, rng, facts)
         visitors += 1
         methods[method] += 1
-        agent = _pick(rng, tuple((a, w) for a, w in AGENTS))
-        location, network = _pick(rng, tuple(((loc, net), w) for loc, net, w in PLACES))
-        facts = ClientFacts(agent=agent, location=location, network=network, gpc=False)
         for raw in _visit_batches(origin, rng, events - sent):
             result = collect(snapshot, Batch(site.key, consent_id, tuple(raw)), facts, utcnow())
             totals["accepted"] += result.accepted
