@@ -22,6 +22,16 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
 
 
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+
+
 def load_config(
     instance_path: str, env: Mapping[str, str] | None = None, *, secret_key: str | None = None
 ) -> dict[str, Any]:
@@ -47,6 +57,12 @@ def load_config(
     trusted = _int(env, "HEEDFUL_TRUSTED_PROXIES", 0)
     if trusted < 0:
         raise ConfigError("HEEDFUL_TRUSTED_PROXIES cannot be negative")
+    read_holds = _int(env, "HEEDFUL_READ_HOLD_MAX", 500)
+    if read_holds < 0:
+        raise ConfigError("HEEDFUL_READ_HOLD_MAX cannot be negative (0 switches holding off)")
+    read_tick = _float(env, "HEEDFUL_READ_TICK_SECONDS", 0.5)
+    if not read_tick > 0:
+        raise ConfigError("HEEDFUL_READ_TICK_SECONDS must be more than 0")
     return {
         "HEEDFUL_ENV": heedful_env,
         "SECRET_KEY": secret,
@@ -56,6 +72,10 @@ def load_config(
         "HEEDFUL_GEOIP_ASN_DB": env.get("HEEDFUL_GEOIP_ASN_DB") or None,
         "HEEDFUL_REDIS_URL": env.get("HEEDFUL_REDIS_URL") or None,
         "HEEDFUL_TRUSTED_PROXIES": trusted,
+        "HEEDFUL_PUBLIC_URL": env.get("HEEDFUL_PUBLIC_URL") or None,
+        # Read-time pixels held open at once per worker, and the seconds between frames.
+        "HEEDFUL_READ_HOLD_MAX": read_holds,
+        "HEEDFUL_READ_TICK_SECONDS": read_tick,
         "HEEDFUL_CONTROLLER": env.get("HEEDFUL_CONTROLLER", "Heedful demo controller"),
         # Test-only switch: real-browser tests run headless Chromium, which bot
         # heuristics would otherwise hide the banner from and drop as a bot.

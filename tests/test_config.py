@@ -123,3 +123,31 @@ def test_without_trusted_proxies_forwarded_header_is_ignored(
             "/_test/remote-addr", headers={"X-Forwarded-For": "203.0.113.9"}
         )
         assert response.get_data(as_text=True) == "127.0.0.1"
+
+
+def test_read_pixel_settings_come_from_the_environment(tmp_path: Path) -> None:
+    base = {"HEEDFUL_SECRET_KEY": "s" * 32}
+    defaults = load_config(str(tmp_path), env=base)
+    assert defaults["HEEDFUL_READ_HOLD_MAX"] == 500
+    assert defaults["HEEDFUL_READ_TICK_SECONDS"] == 0.5
+    assert defaults["HEEDFUL_PUBLIC_URL"] is None
+    chosen = load_config(
+        str(tmp_path),
+        env={
+            **base,
+            "HEEDFUL_READ_HOLD_MAX": "0",
+            "HEEDFUL_READ_TICK_SECONDS": "0.25",
+            "HEEDFUL_PUBLIC_URL": "https://heedful.example",
+        },
+    )
+    assert chosen["HEEDFUL_READ_HOLD_MAX"] == 0  # holding off, not the default
+    assert chosen["HEEDFUL_READ_TICK_SECONDS"] == 0.25
+    assert chosen["HEEDFUL_PUBLIC_URL"] == "https://heedful.example"
+    for bad in (
+        {"HEEDFUL_READ_HOLD_MAX": "-1"},
+        {"HEEDFUL_READ_HOLD_MAX": "many"},
+        {"HEEDFUL_READ_TICK_SECONDS": "0"},
+        {"HEEDFUL_READ_TICK_SECONDS": "soon"},
+    ):
+        with pytest.raises(ConfigError):
+            load_config(str(tmp_path), env={**base, **bad})

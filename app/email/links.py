@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from flask import current_app, has_request_context, request
@@ -20,7 +19,7 @@ class PixelLinks:
 
 def absolute(path: str) -> str:
     """``path`` on this service's public origin (HEEDFUL_PUBLIC_URL, else the request's)."""
-    base = current_app.config.get("HEEDFUL_PUBLIC_URL") or os.environ.get("HEEDFUL_PUBLIC_URL")
+    base = current_app.config.get("HEEDFUL_PUBLIC_URL")
     if not base and has_request_context():
         base = request.host_url
     return (base or "").rstrip("/") + path

@@ -9,7 +9,6 @@ long the client keeps reading; holds are capped per process (see docs/email-read
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -41,8 +40,6 @@ PIXEL_HEADERS: tuple[tuple[str, str], ...] = (
     ("Referrer-Policy", "no-referrer"),
     ("Cross-Origin-Resource-Policy", "cross-origin"),
 )
-DEFAULT_HOLD_MAX = 500
-DEFAULT_TICK_SECONDS = 0.5
 
 # Seams for tests, which drive the hold with a fake clock instead of waiting.
 _monotonic = time.monotonic
@@ -100,17 +97,8 @@ class HoldSlots:
         )
 
 
-def _setting(app: Flask, name: str, default: str) -> str:
-    return str(app.config.get(name) or os.environ.get(name) or default)
-
-
 def init_pixels(app: Flask) -> None:
-    limit = int(_setting(app, "HEEDFUL_READ_HOLD_MAX", str(DEFAULT_HOLD_MAX)))
-    app.extensions["heedful_read_holds"] = HoldSlots(limit)
-    app.config.setdefault(
-        "HEEDFUL_READ_TICK_SECONDS",
-        float(_setting(app, "HEEDFUL_READ_TICK_SECONDS", str(DEFAULT_TICK_SECONDS))),
-    )
+    app.extensions["heedful_read_holds"] = HoldSlots(int(app.config["HEEDFUL_READ_HOLD_MAX"]))
 
 
 def hold_slots() -> HoldSlots:
