@@ -180,13 +180,9 @@ def read_pixel(token: str) -> Response:
     db.session.remove()
     if plan is None:
         return _read_response(PIXEL_GIF)
-    if not plan.hold:
-        record_read(plan.target, None, proxied=True)
-        db.session.remove()
-        return _read_response(PIXEL_GIF)
     slots = hold_slots()
-    if not slots.acquire():
-        # Fallback when full: answer at once, and count the read as unsupported.
+    if not plan.hold or not slots.acquire():
+        # A proxy's fetch, or every hold in use: answer at once, the read counted unsupported.
         record_read(plan.target, None, proxied=True)
         db.session.remove()
         return _read_response(PIXEL_GIF)
