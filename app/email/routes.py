@@ -12,7 +12,6 @@ from app.accounts.auth import require_role
 from app.email.links import pixel_links, preference_url
 from app.email.reports import campaign_report, site_report
 from app.email.service import (
-    EmailError,
     RecipientChoice,
     check_source,
     consent_history,
@@ -28,10 +27,6 @@ from app.models.email import EmailCampaign, EmailRecipient
 bp = Blueprint("email_api", __name__, url_prefix="/api/v1")
 
 MAX_BODY = 8 * 1024
-
-
-def _api_error(exc: EmailError) -> ApiError:
-    return ApiError(exc.status, str(exc))
 
 
 def parse_sent_at(value: object) -> datetime | None:
@@ -56,10 +51,7 @@ def post_campaign() -> tuple[Response, int]:
     name = require_str(data, "name", max_len=200)
     sent_at = parse_sent_at(data.get("sent_at"))
     assert site_key is not None and name is not None
-    try:
-        campaign = create_campaign(site_key, name, sent_at)
-    except EmailError as exc:
-        raise _api_error(exc) from None
+    campaign = create_campaign(site_key, name, sent_at)
     return jsonify({"campaign_id": campaign.id}), 201
 
 
@@ -71,10 +63,7 @@ def _parse_recipient(data: dict[str, Any]) -> RecipientChoice:
     if set(consent) - {"email_tracking"}:
         raise bad_request("consent may only hold email_tracking")
     source = require_str(data, "source", max_len=32, optional=True) or "api"
-    try:
-        check_source(source)  # "preference_centre" belongs to the recipient alone
-    except EmailError as exc:
-        raise _api_error(exc) from None
+    check_source(source)  # "preference_centre" belongs to the recipient alone
     assert email is not None
     return RecipientChoice(email=email, email_tracking=consent["email_tracking"], source=source)
 
@@ -84,10 +73,7 @@ def _parse_recipient(data: dict[str, Any]) -> RecipientChoice:
 def post_recipient() -> tuple[Response, int]:
     """Always 201: a post appends a consent record, to a new or the existing recipient."""
     choice = _parse_recipient(read_json_object(MAX_BODY))
-    try:
-        recipient, created = record_recipient(choice)
-    except EmailError as exc:
-        raise _api_error(exc) from None
+    recipient, created = record_recipient(choice)
     return jsonify({"recipient_id": recipient.id, "created": created}), 201
 
 
@@ -119,10 +105,7 @@ def get_pixel(campaign_id: int) -> Response:
     raw = request.args.get("recipient", "")
     if not raw.isdigit() or len(raw) > 18:
         raise bad_request("recipient must be a recipient id")
-    try:
-        links = pixel_links(campaign_id, int(raw))
-    except EmailError as exc:
-        raise _api_error(exc) from None
+    links = pixel_links(campaign_id, int(raw))
     return jsonify(
         {"url": links.url, "read_url": links.read_url, "preference_url": links.preference_url}
     )

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from app.clock import utcnow
 from app.database import commit_retrying
 from app.email.identity import MAX_EMAIL_LENGTH, email_hmac
+from app.errors import ApiError
 from app.extensions import db
 from app.models import Site
 from app.models.email import (
@@ -35,12 +36,12 @@ _IMPORT_CHUNK = 500
 T = TypeVar("T")
 
 
-class EmailError(ValueError):
-    """Bad input from a caller; ``status`` is the HTTP code the API answers with."""
+class EmailError(ApiError, ValueError):
+    """Bad input from a caller. An ``ApiError``, so the API answers it with ``status`` and
+    ``{"error": message}`` through the one error handler; the CLI and admin print it."""
 
     def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
+        super().__init__(status, message)
 
 
 @dataclass(frozen=True)
