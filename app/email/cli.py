@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from flask.cli import AppGroup
 
-from app.email.service import STAFF_SOURCES, EmailError
+from app.email.service import STAFF_SOURCES, EmailError, parse_sent_at
 
 email_group = AppGroup("email", help="Email campaigns, recipients and open tracking.")
 campaign_group = AppGroup("campaign", help="Email campaigns.")
@@ -18,20 +19,15 @@ email_group.add_command(campaign_group)
 email_group.add_command(recipients_group)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     raise click.ClickException(message)
 
 
 def _sent_at(value: str | None) -> datetime | None:
-    if value is None:
-        return None
     try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        _fail("--sent-at must be an ISO 8601 date-time, e.g. 2026-09-01T09:00:00Z")
-    if parsed.tzinfo is None:
-        _fail("--sent-at needs a time zone, e.g. 2026-09-01T09:00:00Z")
-    return parsed
+        return None if value is None else parse_sent_at(value, "--sent-at")
+    except EmailError as exc:
+        _fail(str(exc))
 
 
 @campaign_group.command("add")

@@ -16,6 +16,7 @@ from app.email.service import (
     check_source,
     consent_history,
     create_campaign,
+    parse_sent_at,
     record_recipient,
 )
 from app.errors import ApiError, bad_request
@@ -29,18 +30,12 @@ bp = Blueprint("email_api", __name__, url_prefix="/api/v1")
 MAX_BODY = 8 * 1024
 
 
-def parse_sent_at(value: object) -> datetime | None:
+def _sent_at(value: object) -> datetime | None:
     if value is None:
         return None
     if not isinstance(value, str):
         raise bad_request("sent_at must be an ISO 8601 date-time string")
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise bad_request("sent_at must be an ISO 8601 date-time string") from exc
-    if parsed.tzinfo is None:
-        raise bad_request("sent_at needs a time zone (e.g. 2026-09-01T09:00:00Z)")
-    return parsed
+    return parse_sent_at(value)
 
 
 @bp.post("/email/campaigns")
@@ -49,7 +44,7 @@ def post_campaign() -> tuple[Response, int]:
     data = read_json_object(MAX_BODY)
     site_key = require_str(data, "site", max_len=64)
     name = require_str(data, "name", max_len=200)
-    sent_at = parse_sent_at(data.get("sent_at"))
+    sent_at = _sent_at(data.get("sent_at"))
     assert site_key is not None and name is not None
     campaign = create_campaign(site_key, name, sent_at)
     return jsonify({"campaign_id": campaign.id}), 201

@@ -207,6 +207,17 @@ def consent_history(recipient_id: int) -> list[EmailConsentRecord]:
     )
 
 
+def parse_sent_at(value: str, name: str = "sent_at") -> datetime:
+    """An ISO 8601 date-time with a time zone (``Z`` accepted), or EmailError."""
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise EmailError(f"{name} must be an ISO 8601 date-time string") from None
+    if parsed.tzinfo is None:
+        raise EmailError(f"{name} needs a time zone (e.g. 2026-09-01T09:00:00Z)")
+    return parsed
+
+
 def create_campaign(site_key: str, name: str, sent_at: datetime | None) -> EmailCampaign:
     site = db.session.scalar(select(Site).where(Site.key == site_key))
     if site is None:
