@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
-from sqlalchemy import select
 
 from app.accounts.auth import require_role
+from app.consent.policy import get_site
 from app.email.links import pixel_links, preference_url
 from app.email.reports import campaign_report, site_report
 from app.email.service import (
@@ -120,7 +120,7 @@ def get_campaign(campaign_id: int) -> Response:
 @bp.get("/reports/<site_key>/email")
 @require_role("marketing", "finance")
 def email_report(site_key: str) -> Response:
-    site = db.session.scalar(select(Site).where(Site.key == site_key))
+    site = get_site(site_key)
     if site is None:
         raise ApiError(404, "unknown site")
     raw = request.args.get("campaign")

@@ -15,11 +15,11 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from app.clock import utcnow
+from app.consent.policy import get_site
 from app.database import commit_retrying
 from app.email.identity import MAX_EMAIL_LENGTH, email_hmac
 from app.errors import ApiError
 from app.extensions import db
-from app.models import Site
 from app.models.email import (
     CONSENT_SOURCES,
     EmailCampaign,
@@ -219,7 +219,7 @@ def parse_sent_at(value: str, name: str = "sent_at") -> datetime:
 
 
 def create_campaign(site_key: str, name: str, sent_at: datetime | None) -> EmailCampaign:
-    site = db.session.scalar(select(Site).where(Site.key == site_key))
+    site = get_site(site_key)
     if site is None:
         raise EmailError("unknown site", status=404)
     name = name.strip()
