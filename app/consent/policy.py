@@ -21,6 +21,7 @@ from app.consent.default_texts import (
     DEFAULT_TEXTS,
     MAX_CONSENT_DAYS,
 )
+from app.errors import ApiError
 from app.extensions import db
 from app.models import PolicyVersion, Site
 
@@ -132,6 +133,14 @@ def update_policy(
 
 def get_site(site_key: str) -> Site | None:
     return db.session.scalar(select(Site).where(Site.key == site_key))
+
+
+def require_site(site_key: str) -> Site:
+    """The site with ``site_key``, or a 404 ``ApiError``."""
+    site = get_site(site_key)
+    if site is None:
+        raise ApiError(404, "unknown site")
+    return site
 
 
 def resolve_language(policy: PolicyVersion, requested: str | None) -> str:

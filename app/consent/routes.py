@@ -12,7 +12,7 @@ from app.accounts.auth import require_role
 from app.clock import utcnow
 from app.consent.cache import site_snapshot
 from app.consent.cors import check_origin, preflight
-from app.consent.policy import get_site, policy_payload, resolve_language
+from app.consent.policy import policy_payload, require_site, resolve_language
 from app.consent.receipt import build_receipt
 from app.consent.service import (
     ConsentRequest,
@@ -40,9 +40,7 @@ def answer_preflight() -> Response | None:
 
 @bp.get("/sites/<site_key>/policy")
 def get_policy(site_key: str) -> Response:
-    site = get_site(site_key)
-    if site is None:
-        raise ApiError(404, "unknown site")
+    site = require_site(site_key)
     check_origin(site.domains)
     policy = site.current_policy
     lang = resolve_language(policy, request.args.get("lang"))

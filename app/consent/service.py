@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from app.clock import utcnow
 from app.consent.cache import consent_state_of, consent_status, invalidate_consent
-from app.consent.policy import get_site, resolve_language, texts_hash
+from app.consent.policy import require_site, resolve_language, texts_hash
 from app.database import commit_retrying
 from app.errors import ApiError, bad_request
 from app.extensions import db
@@ -99,9 +99,7 @@ def _expiry(
 def record_consent(request: ConsentRequest) -> tuple[ConsentRecord, Site]:
     """Append the visitor's choice; a new consent id is minted when none (or a foreign or
     unknown one) is given."""
-    site = get_site(request.site_key)
-    if site is None:
-        raise ApiError(404, "unknown site")
+    site = require_site(request.site_key)
     policy = site.current_policy
     if request.policy_version != policy.version:
         raise ApiError(

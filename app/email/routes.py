@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from app.accounts.auth import require_role
-from app.consent.policy import get_site
+from app.consent.policy import require_site
 from app.email.links import pixel_links, preference_url
 from app.email.reports import campaign_report, site_report
 from app.email.service import (
@@ -120,9 +120,7 @@ def get_campaign(campaign_id: int) -> Response:
 @bp.get("/reports/<site_key>/email")
 @require_role("marketing", "finance")
 def email_report(site_key: str) -> Response:
-    site = get_site(site_key)
-    if site is None:
-        raise ApiError(404, "unknown site")
+    site = require_site(site_key)
     raw = request.args.get("campaign")
     if raw is not None and (not raw.isdigit() or len(raw) > 18):
         raise bad_request("campaign must be a campaign id")
