@@ -31,8 +31,8 @@ SCHEMAS: dict[str, Any] = {
             "referrer": {
                 "type": "string",
                 "maxLength": MAX_URL,
-                "description": "Stored as scheme://host only; search-engine terms are "
-                "extracted first.",
+                "description": "Stored as scheme://host; a search engine's query parameter "
+                "is kept, normalised and redacted, and its term is stored as a search term.",
             },
             "title": {"type": "string", "maxLength": MAX_TITLE},
             "engaged_ms": {

@@ -148,8 +148,23 @@ def search_engine(referrer: str | None) -> str | None:
     return engine.name if engine else None
 
 
+@dataclass(frozen=True, slots=True)
+class ReferrerSearch:
+    """The query a search-engine referrer still carries: engine, parameter and term."""
+
+    engine: str
+    param: str
+    term: SearchTerm
+
+
 def term_from_referrer(referrer: str | None) -> SearchTerm | None:
     """Search term from a search-engine referrer that still carries the query, or None."""
+    found = referrer_search(referrer)
+    return found.term if found else None
+
+
+def referrer_search(referrer: str | None) -> ReferrerSearch | None:
+    """The engine, parameter and normalised term of a search-engine referrer, or None."""
     if not referrer:
         return None
     try:
@@ -168,7 +183,7 @@ def term_from_referrer(referrer: str | None) -> SearchTerm | None:
         return None
     for name, value in parse_qsl(parts.query):
         if name in engine.params and (term := normalise_term(value)):
-            return SearchTerm(term, "referrer")
+            return ReferrerSearch(engine.name, name, SearchTerm(term, "referrer"))
     return None
 
 

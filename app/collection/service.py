@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from sqlalchemy import select
 
@@ -43,6 +43,7 @@ from app.models.analytics import Event
 
 SESSION_GAP = timedelta(minutes=30)
 MAX_TITLE_STORED = 300
+MAX_REFERRER_STORED = 300  # the column width
 CATEGORY = "analytics"
 
 
@@ -177,7 +178,13 @@ def _referrer(raw: str | None) -> str | None:
     # A referrer on a bare IP address can point at a person's own machine or network.
     if cleaned is None or _is_ip_literal(url_host(cleaned)):
         return None
-    return cleaned[:300]
+    found = _referrer_search(raw) if raw else None
+    if found is not None:
+        # The engine's query parameter survives, holding the normalised, redacted term.
+        with_search = f"{cleaned}/?{urlencode({found.param: found.term.term})}"
+        if len(with_search) <= MAX_REFERRER_STORED:
+            return with_search
+    return cleaned[:MAX_REFERRER_STORED]
 
 
 def _target(event: RawEvent, domains: Iterable[str], rules: SiteRules) -> str | None:
@@ -217,18 +224,15 @@ def _search_terms(
     found: list[tuple[terms.SearchTerm, str | None]] = [
         (term, None) for term in terms.terms_from_query(page.params, rules.search_params)
     ]
-    if event.referrer:
-        from_referrer, engine = _referrer_term(event.referrer)
-        if from_referrer is not None:
-            found.append((from_referrer, engine))
+    if event.referrer and (from_referrer := _referrer_search(event.referrer)) is not None:
+        found.append((from_referrer.term, from_referrer.engine))
     return found
 
 
 @lru_cache(maxsize=4096)
-def _referrer_term(referrer: str) -> tuple[terms.SearchTerm | None, str | None]:
+def _referrer_search(referrer: str) -> terms.ReferrerSearch | None:
     # The same search-engine referrers recur across visitors; parse each once per process.
-    term = terms.term_from_referrer(referrer)
-    return term, terms.search_engine(referrer) if term is not None else None
+    return terms.referrer_search(referrer)
 
 
 def _enrichment_columns(client: ClientFacts) -> dict[str, Any]:

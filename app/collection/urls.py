@@ -143,8 +143,8 @@ def host_belongs(host: str, domains: Iterable[str]) -> bool:
 def clean_referrer(url: str | None) -> str | None:
     """Reduce a referrer to ``scheme://host``, or None when empty or not an http(s) URL.
 
-    The path and query are dropped because they can identify the visitor; search-engine
-    terms are extracted separately by ``app.collection.search_terms``.
+    The path and query are dropped because they can identify the visitor; the query a
+    search engine passes is put back, normalised and redacted, by the collection service.
     """
     if not url:
         return None

@@ -88,7 +88,7 @@ class Event(_CollectedRow, db.Model):
     path: Mapped[str] = mapped_column(String(1024))
     query: Mapped[str | None] = mapped_column(String(1024))
     title: Mapped[str | None] = mapped_column(String(300))
-    referrer: Mapped[str | None] = mapped_column(String(300))  # scheme://host only
+    referrer: Mapped[str | None] = mapped_column(String(300))  # scheme://host[/?engine query]
     # Download or outbound link, cleaned like the page (relative when its host is a bare IP).
     target: Mapped[str | None] = mapped_column(String(2048))
     engaged_ms: Mapped[int | None] = mapped_column(Integer)

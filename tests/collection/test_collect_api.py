@@ -312,6 +312,31 @@ def test_time_on_page_is_the_sum_of_engagement(app, client, granted):
         assert time_on_page(site_id) == {"/shop": 19200, "/shop/cart": 800}
 
 
+def test_search_terms_from_each_source_are_stored_normalised_and_redacted(app, client, granted):
+    own_search = PAGE + "?Q=%20Red%20%20SHOES%20&utm_term=Winter+Boots&utm_source=ads"
+    engine = "https://www.bing.com/search?q=Shoes+for+ann%40mail.example&form=QBLH&cvid=77"
+    events = [
+        pageview(own_search, referrer=engine),
+        pageview(PAGE, referrer="https://www.google.com/"),
+        pageview(PAGE, referrer="https://news.example/story?q=kept+out"),
+    ]
+    assert collect(client, granted, events).status_code == 202
+    rows = stored(app)
+    terms = sorted((t.source, t.term, t.engine) for t in rows["terms"])
+    assert terms == [
+        ("referrer", "shoes for [email]", "Bing"),
+        ("site", "red shoes", None),
+        ("utm_term", "winter boots", None),
+    ]
+    # Referrers keep scheme and host, plus only the engine's query, redacted like the term.
+    assert sorted(event.referrer for event in rows["events"]) == [
+        "https://news.example",
+        "https://www.bing.com/?q=shoes+for+%5Bemail%5D",
+        "https://www.google.com",
+    ]
+    assert all("ann" not in (event.referrer or "") for event in rows["events"])
+
+
 def test_access_and_erasure_cover_events_and_terms(app, client, granted):
     collect(client, granted, [pageview(PAGE + "?q=boots")])
     data = client.get(f"/api/v1/consent/{granted}/data").get_json()["data"]

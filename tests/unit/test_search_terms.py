@@ -2,6 +2,7 @@
 
 import dataclasses
 import re
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from hypothesis import given
@@ -13,6 +14,7 @@ from app.collection.search_terms import (
     luhn_valid,
     normalise_term,
     redact,
+    referrer_search,
     search_engine,
     term_from_referrer,
     terms_from_page_url,
@@ -322,6 +324,10 @@ def test_terms_from_page_url_nothing(url: str) -> None:
 def test_term_from_referrer_engines(referrer: str, engine: str, term: str) -> None:
     assert term_from_referrer(referrer) == SearchTerm(term, "referrer")
     assert search_engine(referrer) == engine
+    found = referrer_search(referrer)
+    assert found is not None and found.engine == engine
+    # The parameter the engine used, so the stored referrer keeps that parameter alone.
+    assert found.param in parse_qs(urlsplit(referrer).query)
 
 
 @pytest.mark.parametrize(
