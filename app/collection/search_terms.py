@@ -157,12 +157,6 @@ class ReferrerSearch:
     term: SearchTerm
 
 
-def term_from_referrer(referrer: str | None) -> SearchTerm | None:
-    """Search term from a search-engine referrer that still carries the query, or None."""
-    found = referrer_search(referrer)
-    return found.term if found else None
-
-
 def referrer_search(referrer: str | None) -> ReferrerSearch | None:
     """The engine, parameter and normalised term of a search-engine referrer, or None."""
     if not referrer:

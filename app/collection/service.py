@@ -116,6 +116,7 @@ def collect(
     job = WriteJob()
     for event, page in zip(batch.events, pages, strict=True):
         path = page.path[:1024]
+        search = _referrer_search(event.referrer) if event.referrer else None
         job.events.append(
             {
                 **keys,
@@ -126,12 +127,12 @@ def collect(
                 "path": path,
                 "query": page.query[:1024] or None,
                 "title": _title(event.title),
-                "referrer": _referrer(event.referrer),
+                "referrer": _referrer(event.referrer, search),
                 "target": _target(event, snapshot.domains, rules),
                 "engaged_ms": event.engaged_ms,
             }
         )
-        for term, engine in _search_terms(event, page, rules):
+        for term, engine in _search_terms(event, page, rules, search):
             job.terms.append(
                 {**keys, "term": term.term, "source": term.source, "engine": engine, "path": path}
             )
@@ -173,12 +174,11 @@ def _without_ip_host(url: str) -> str:
     return parts.path + ("?" + parts.query if parts.query else "")
 
 
-def _referrer(raw: str | None) -> str | None:
+def _referrer(raw: str | None, found: terms.ReferrerSearch | None) -> str | None:
     cleaned = clean_referrer(raw)
     # A referrer on a bare IP address can point at a person's own machine or network.
     if cleaned is None or _is_ip_literal(url_host(cleaned)):
         return None
-    found = _referrer_search(raw) if raw else None
     if found is not None:
         # The engine's query parameter survives, holding the normalised, redacted term.
         with_search = f"{cleaned}/?{urlencode({found.param: found.term.term})}"
@@ -213,7 +213,7 @@ def _title(raw: str | None) -> str | None:
 
 
 def _search_terms(
-    event: RawEvent, page: PageUrl, rules: SiteRules
+    event: RawEvent, page: PageUrl, rules: SiteRules, from_referrer: terms.ReferrerSearch | None
 ) -> list[tuple[terms.SearchTerm, str | None]]:
     if event.type == "search":
         term = terms.normalise_term(event.query or "")
@@ -224,7 +224,7 @@ def _search_terms(
     found: list[tuple[terms.SearchTerm, str | None]] = [
         (term, None) for term in terms.terms_from_query(page.params, rules.search_params)
     ]
-    if event.referrer and (from_referrer := _referrer_search(event.referrer)) is not None:
+    if from_referrer is not None:
         found.append((from_referrer.term, from_referrer.engine))
     return found
 

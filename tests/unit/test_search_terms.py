@@ -16,7 +16,6 @@ from app.collection.search_terms import (
     redact,
     referrer_search,
     search_engine,
-    term_from_referrer,
     terms_from_page_url,
     terms_from_query,
 )
@@ -299,7 +298,7 @@ def test_terms_from_page_url_nothing(url: str) -> None:
     assert terms_from_page_url(url, DEFAULT_QUERY_PARAMS) == []
 
 
-# --- term_from_referrer / search_engine ------------------------------------------------------
+# --- referrer_search / search_engine ------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -321,11 +320,11 @@ def test_terms_from_page_url_nothing(url: str) -> None:
         ("https://lite.duckduckgo.com/lite/?q=mate", "DuckDuckGo", "mate"),
     ],
 )
-def test_term_from_referrer_engines(referrer: str, engine: str, term: str) -> None:
-    assert term_from_referrer(referrer) == SearchTerm(term, "referrer")
-    assert search_engine(referrer) == engine
+def test_referrer_search_engines(referrer: str, engine: str, term: str) -> None:
     found = referrer_search(referrer)
-    assert found is not None and found.engine == engine
+    assert found is not None and found.term == SearchTerm(term, "referrer")
+    assert search_engine(referrer) == engine
+    assert found.engine == engine
     # The parameter the engine used, so the stored referrer keeps that parameter alone.
     assert found.param in parse_qs(urlsplit(referrer).query)
 
@@ -338,8 +337,8 @@ def test_term_from_referrer_engines(referrer: str, engine: str, term: str) -> No
         "https://www.google.com/search?q=leaked",
     ],
 )
-def test_term_from_referrer_google_gives_none(referrer: str) -> None:
-    assert term_from_referrer(referrer) is None
+def test_referrer_search_google_gives_none(referrer: str) -> None:
+    assert referrer_search(referrer) is None
     assert search_engine(referrer) == "Google"
 
 
@@ -364,17 +363,17 @@ def test_term_from_referrer_google_gives_none(referrer: str) -> None:
         "not a url",
     ],
 )
-def test_term_from_referrer_none(referrer: str | None) -> None:
-    assert term_from_referrer(referrer) is None
+def test_referrer_search_none(referrer: str | None) -> None:
+    assert referrer_search(referrer) is None
 
 
-def test_term_from_referrer_redacts() -> None:
-    term = term_from_referrer("https://www.bing.com/search?q=ann%40example.com+555-123-4567")
-    assert term == SearchTerm("[email] [phone]", "referrer")
+def test_referrer_search_redacts() -> None:
+    found = referrer_search("https://www.bing.com/search?q=ann%40example.com+555-123-4567")
+    assert found is not None and found.term == SearchTerm("[email] [phone]", "referrer")
 
 
-def test_term_from_referrer_invisible_only_query_gives_none() -> None:
-    assert term_from_referrer("https://duckduckgo.com/?q=%E2%80%8B") is None
+def test_referrer_search_invisible_only_query_gives_none() -> None:
+    assert referrer_search("https://duckduckgo.com/?q=%E2%80%8B") is None
 
 
 @pytest.mark.parametrize(
