@@ -23,6 +23,7 @@ import random
 import secrets
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -282,15 +283,15 @@ class Rounds:
 
     @property
     def ratio(self) -> float:
-        return sorted(self.ratios)[len(self.ratios) // 2]
+        return statistics.median(self.ratios)
 
     @property
     def bare_rps(self) -> float:
-        return sorted(load.rps for load in self.bare)[len(self.bare) // 2]
+        return statistics.median(load.rps for load in self.bare)
 
     @property
     def real_rps(self) -> float:
-        return sorted(load.rps for load in self.real)[len(self.real) // 2]
+        return statistics.median(load.rps for load in self.real)
 
 
 def _side_by_side(
@@ -347,10 +348,11 @@ def main() -> bool:
         bodies = _bodies(consent_ids)
         rounds, bare_half, real_half, rss = _side_by_side(env, bodies)
         ratio = rounds.ratio
-        for number, (bare, real) in enumerate(zip(rounds.bare, rounds.real, strict=True), 1):
+        each = zip(rounds.bare, rounds.real, rounds.ratios, strict=True)
+        for number, (bare, real, round_ratio) in enumerate(each, 1):
             print(
                 f"   round {number}: bare Flask 204 endpoint {bare.rps:5.0f} req/s, "
-                f"/api/v1/collect (SQLite) {real.rps:5.0f} req/s = {real.rps / bare.rps:.2f}x, "
+                f"/api/v1/collect (SQLite) {real.rps:5.0f} req/s = {round_ratio:.2f}x, "
                 f"p99 {bare.p99_ms:.1f} / {real.p99_ms:.1f} ms"
             )
         errors = sum(load.errors for load in rounds.real)
