@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 from app.collection.bulk import BulkInsert
+from app.collection.checkpoint import WalCheckpointer
 from app.models.analytics import DailyCount, Event, SearchTerm
 
 
@@ -48,6 +49,7 @@ class RowStore:
         self.engine = engine
         self._pid = os.getpid()
         self._lock_file = _open_lock_file(engine)
+        self._checkpointer = _checkpointer_for(engine)
         self._raw: Any = None
         self.event_insert = BulkInsert(Event.__table__, engine.dialect)
         self.term_insert = BulkInsert(SearchTerm.__table__, engine.dialect)
@@ -67,6 +69,8 @@ class RowStore:
         if self._pid != os.getpid():
             self._pid = os.getpid()
             self._lock_file = _open_lock_file(self.engine)
+            # Threads do not survive a fork: the worker starts its own.
+            self._checkpointer = _checkpointer_for(self.engine)
             self._raw = None
 
     @contextlib.contextmanager
@@ -114,6 +118,9 @@ class RowStore:
         try:
             if connection is None:
                 connection = self._raw = self.engine.raw_connection()
+                if self._checkpointer is not None:
+                    # Checkpoints run on the checkpointer's thread, outside the write turn.
+                    connection.dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
             cursor = connection.cursor()
             try:
                 self.event_insert.execute(cursor, events)
@@ -135,11 +142,25 @@ class RowStore:
                 # The same exception types the rest of the app sees from SQLAlchemy.
                 raise DBAPIError.instance(self.event_insert.sql, None, exc, dbapi_error) from exc
             raise
+        if self._checkpointer is not None:
+            self._checkpointer.committed()
+
+
+def _sqlite_file(engine: Engine) -> str | None:
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return database
+
+
+def _checkpointer_for(engine: Engine) -> WalCheckpointer | None:
+    database = _sqlite_file(engine)
+    return WalCheckpointer(database) if database else None
 
 
 def _open_lock_file(engine: Engine) -> int | None:
-    database = engine.url.database if engine.dialect.name == "sqlite" else None
-    if not database or database == ":memory:" or database.startswith("file:"):
+    database = _sqlite_file(engine)
+    if database is None:
         return None
     try:
         return os.open(database + ".heedful-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)

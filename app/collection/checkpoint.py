@@ -1,0 +1,96 @@
+"""Checkpoints of SQLite's write-ahead log, run beside the writers instead of inside them.
+
+SQLite's automatic checkpoint runs in whichever commit takes the log past 1,000 pages,
+inside that commit's call: the collection writer was still holding the write turn while
+it copied the log into the database file and synced it, so every worker's requests waited.
+The writer's connection turns automatic checkpoints off and wakes a ``WalCheckpointer``
+after each commit; its thread runs PASSIVE checkpoints, which never wait for or block
+writers and readers, at most every ``INTERVAL`` seconds. The thread ends after ``IDLE``
+seconds without commits and the next commit starts it again, so an idle process, or a
+test's throw-away app, keeps neither a thread nor a connection. Its connection is its own,
+not the engine pool's, so it never takes one that request handlers wait for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+import threading
+import time
+
+log = logging.getLogger(__name__)
+
+INTERVAL = 0.2
+IDLE = 60.0
+
+
+class WalCheckpointer:
+    def __init__(self, database: str) -> None:
+        self.database = database
+        self.checkpoints = 0  # completed passes, for tests and diagnostics
+        self._wrote = threading.Event()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def committed(self) -> None:
+        """Note a commit: a checkpoint follows within ``INTERVAL`` seconds."""
+        self._wrote.set()
+        with self._lock:
+            if self._thread is not None:
+                return
+            thread = threading.Thread(target=self._run, name="heedful-wal-checkpoint", daemon=True)
+            try:
+                thread.start()
+            except RuntimeError:
+                # Out of threads: the rows are committed all the same; the next commit
+                # tries again, and until then the log only grows.
+                log.warning("could not start the write-ahead log checkpointer", exc_info=True)
+                return
+            self._thread = thread
+
+    def _run(self) -> None:
+        connection: sqlite3.Connection | None = None
+        try:
+            while self._wait_for_commit():
+                self._wrote.clear()
+                connection = self._checkpoint(connection)
+                time.sleep(INTERVAL)
+        finally:
+            if connection is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    connection.close()
+
+    def _wait_for_commit(self) -> bool:
+        if self._wrote.wait(IDLE):
+            return True
+        with self._lock:
+            # Checked under the lock ``committed`` takes, so a commit either sees this
+            # thread gone (and starts another) or is seen here.
+            if self._wrote.is_set():
+                return True
+            self._thread = None
+            return False
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.database, isolation_level=None)
+        # A checkpoint syncs the log before copying it and the database file after.
+        connection.execute("PRAGMA synchronous=FULL")
+        return connection
+
+    def _checkpoint(self, connection: sqlite3.Connection | None) -> sqlite3.Connection | None:
+        """One PASSIVE checkpoint; returns the connection to use next time (None after an
+        error, so the next pass opens a new one)."""
+        try:
+            if connection is None:
+                connection = self._connect()
+            connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            self.checkpoints += 1
+            return connection
+        except sqlite3.Error:
+            # Nothing is lost: the log keeps every commit until a later pass succeeds.
+            log.warning("write-ahead log checkpoint failed; retrying later", exc_info=True)
+            if connection is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    connection.close()
+            return None

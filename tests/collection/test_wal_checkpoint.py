@@ -1,0 +1,118 @@
+"""SQLite's write-ahead log is checkpointed beside the collection writer, not inside it."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import func, select
+
+from app.clock import utcnow
+from app.collection import checkpoint
+from app.collection.store import RowStore
+from app.collection.writer import GroupWriter, WriteJob
+from app.extensions import db
+from app.models import Site
+from app.models.analytics import Event
+
+
+def _job(site_id: int, path: str) -> WriteJob:
+    row = {
+        "received_at": utcnow(),
+        "site_id": site_id,
+        "consent_id": "c" * 20,
+        "session_id": "s" * 24,
+        "type": "pageview",
+        "path": path,
+    }
+    return WriteJob(events=[row])
+
+
+def _until(condition, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return condition()
+
+
+@pytest.fixture
+def sqlite_file(app):
+    with app.app_context():
+        if db.engine.dialect.name != "sqlite":
+            pytest.skip("the checkpointer is for SQLite database files")
+        yield db.engine
+
+
+def test_commits_leave_checkpoints_to_the_checkpointer(app, site, sqlite_file):
+    with app.app_context():
+        site_id = db.session.scalar(select(Site.id))
+        writer = GroupWriter(sqlite_file)
+        for index in range(3):
+            writer.submit(_job(site_id, f"/page/{index}"))
+        # The writer's own commits never checkpoint: that would happen inside the turn.
+        raw = writer.store._raw.dbapi_connection
+        assert raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        checkpointer = writer.store._checkpointer
+        assert _until(lambda: checkpointer.checkpoints >= 1)
+        assert db.session.scalar(select(func.count()).select_from(Event)) == 3
+
+
+def test_an_idle_checkpointer_ends_and_the_next_commit_restarts_it(
+    app, site, sqlite_file, monkeypatch
+):
+    monkeypatch.setattr(checkpoint, "IDLE", 0.05)
+    monkeypatch.setattr(checkpoint, "INTERVAL", 0.01)
+    with app.app_context():
+        site_id = db.session.scalar(select(Site.id))
+        writer = GroupWriter(sqlite_file)
+        checkpointer = writer.store._checkpointer
+        writer.submit(_job(site_id, "/first"))
+        assert _until(lambda: checkpointer.checkpoints >= 1)
+        assert _until(lambda: checkpointer._thread is None)
+        passes = checkpointer.checkpoints
+        writer.submit(_job(site_id, "/second"))
+        assert _until(lambda: checkpointer.checkpoints > passes)
+
+
+def test_a_failed_checkpoint_is_logged_and_retried(app, site, sqlite_file, monkeypatch, caplog):
+    monkeypatch.setattr(checkpoint, "INTERVAL", 0.01)
+    with app.app_context():
+        site_id = db.session.scalar(select(Site.id))
+        writer = GroupWriter(sqlite_file)
+        checkpointer = writer.store._checkpointer
+        connect = checkpointer._connect
+        failures = [1]
+
+        def failing_once():
+            if failures:
+                failures.pop()
+                raise sqlite3.OperationalError("disk I/O error")
+            return connect()
+
+        checkpointer._connect = failing_once
+        with caplog.at_level(logging.WARNING, logger="app.collection.checkpoint"):
+            writer.submit(_job(site_id, "/first"))
+            assert _until(lambda: "checkpoint failed" in caplog.text)
+        assert checkpointer.checkpoints == 0
+        writer.submit(_job(site_id, "/second"))
+        assert _until(lambda: checkpointer.checkpoints >= 1)
+        paths = set(db.session.scalars(select(Event.path)))
+        assert paths == {"/first", "/second"}
+
+
+def test_only_sqlite_files_get_a_checkpointer(tmp_path):
+    engines = [
+        sa.create_engine("sqlite://"),
+        sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+    ]
+    for engine in engines:  # made without connecting
+        assert RowStore(engine)._checkpointer is None
+    file_engine = sa.create_engine(f"sqlite:///{tmp_path}/x.db")
+    assert RowStore(file_engine)._checkpointer is not None
+    for engine in [*engines, file_engine]:
+        engine.dispose()
