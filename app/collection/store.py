@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 from collections import Counter
 from collections.abc import Iterator
@@ -49,7 +50,8 @@ class RowStore:
         self.engine = engine
         self._pid = os.getpid()
         self._lock_file = _open_lock_file(engine)
-        self._checkpointer = _checkpointer_for(engine)
+        self._database = _sqlite_file(engine)
+        self._checkpointer = _checkpointer_for(self._database)
         self._raw: Any = None
         self.event_insert = BulkInsert(Event.__table__, engine.dialect)
         self.term_insert = BulkInsert(SearchTerm.__table__, engine.dialect)
@@ -70,7 +72,7 @@ class RowStore:
             self._pid = os.getpid()
             self._lock_file = _open_lock_file(self.engine)
             # Threads do not survive a fork: the worker starts its own.
-            self._checkpointer = _checkpointer_for(self.engine)
+            self._checkpointer = _checkpointer_for(self._database)
             self._raw = None
 
     @contextlib.contextmanager
@@ -118,7 +120,7 @@ class RowStore:
         try:
             if connection is None:
                 connection = self._raw = self.engine.raw_connection()
-                if self._checkpointer is not None:
+                if self._database is not None:
                     # Checkpoints run on the checkpointer's thread, outside the write turn.
                     connection.dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
             cursor = connection.cursor()
@@ -153,9 +155,26 @@ def _sqlite_file(engine: Engine) -> str | None:
     return database
 
 
-def _checkpointer_for(engine: Engine) -> WalCheckpointer | None:
-    database = _sqlite_file(engine)
-    return WalCheckpointer(database) if database else None
+def _lock_path(database: str) -> str:
+    return database + ".heedful-writer.lock"
+
+
+def _checkpointer_for(database: str | None) -> WalCheckpointer | None:
+    if database is None:
+        return None
+    return WalCheckpointer(database, functools.partial(_separate_write_turn, database))
+
+
+@contextlib.contextmanager
+def _separate_write_turn(database: str) -> Iterator[None]:
+    """The write turn for another thread than the writer's: ``flock`` excludes per open
+    file description, so it needs a description of its own to wait for the writer."""
+    fd = os.open(_lock_path(database), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # which releases the lock
 
 
 def _open_lock_file(engine: Engine) -> int | None:
@@ -163,6 +182,6 @@ def _open_lock_file(engine: Engine) -> int | None:
     if database is None:
         return None
     try:
-        return os.open(database + ".heedful-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        return os.open(_lock_path(database), os.O_RDWR | os.O_CREAT, 0o600)
     except OSError:
         return None  # a read-only folder: fall back to SQLite's own locking

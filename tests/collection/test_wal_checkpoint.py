@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 import time
 
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy import func, select
 
 from app.clock import utcnow
 from app.collection import checkpoint
+from app.collection import store as store_module
 from app.collection.store import RowStore
 from app.collection.writer import GroupWriter, WriteJob
 from app.extensions import db
@@ -116,3 +118,37 @@ def test_only_sqlite_files_get_a_checkpointer(tmp_path):
     assert RowStore(file_engine)._checkpointer is not None
     for engine in [*engines, file_engine]:
         engine.dispose()
+
+
+def test_a_long_log_is_finished_inside_the_write_turn_so_it_starts_over(
+    app, site, sqlite_file, monkeypatch
+):
+    # Under steady load a checkpoint outside the turn never reaches the log's end, and
+    # SQLite starts the log over only after one that did.
+    monkeypatch.setattr(checkpoint, "LOG_PAGES", 1)
+    with app.app_context():
+        site_id = db.session.scalar(select(Site.id))
+        db.session.remove()  # an open read transaction would keep the log from starting over
+        writer = GroupWriter(sqlite_file)
+        writer.submit(_job(site_id, "/a"))
+        # Let the writer's own checkpointer finish its pass: two at once, one is told busy.
+        assert _until(lambda: writer.store._checkpointer.checkpoints >= 1)
+        database = sqlite_file.url.database
+        own = store_module._checkpointer_for(database)
+        with store_module._separate_write_turn(database):
+            worker = threading.Thread(target=own._checkpoint, args=(None,))
+            worker.start()
+            worker.join(0.3)
+            assert worker.is_alive()  # waiting for the turn
+            assert own.log_restarts == 0
+        worker.join(5)
+        assert own.log_restarts == 1
+        writer.submit(_job(site_id, "/b"))
+        connection = sqlite3.connect(database)
+        try:
+            _busy, log_pages, _copied = connection.execute(
+                "PRAGMA wal_checkpoint(PASSIVE)"
+            ).fetchone()
+        finally:
+            connection.close()
+        assert 0 < log_pages < 20  # only the last commit's pages
