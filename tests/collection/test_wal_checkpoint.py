@@ -144,11 +144,15 @@ def test_a_long_log_is_finished_inside_the_write_turn_so_it_starts_over(
         worker.join(5)
         assert own.log_restarts == 1
         writer.submit(_job(site_id, "/b"))
-        connection = sqlite3.connect(database)
-        try:
-            _busy, log_pages, _copied = connection.execute(
-                "PRAGMA wal_checkpoint(PASSIVE)"
-            ).fetchone()
-        finally:
-            connection.close()
-        assert 0 < log_pages < 20  # only the last commit's pages
+        pages: list[int] = []
+
+        def log_pages() -> bool:  # -1 while the writer's checkpointer is at it
+            connection = sqlite3.connect(database)
+            try:
+                pages.append(connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
+            finally:
+                connection.close()
+            return pages[-1] >= 0
+
+        assert _until(log_pages)
+        assert 0 < pages[-1] < 20  # only the last commit's pages
