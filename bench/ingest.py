@@ -1,8 +1,9 @@
 """Ingest speed of ``POST /api/v1/collect`` next to a bare Flask endpoint, same run.
 
 Set-up: gunicorn, 2 workers (gthread, 8 threads each, keep-alive), the real app against
-SQLite in WAL mode with ``synchronous=FULL`` (durable), valid consent, City + ASN
-databases and enrichment on; the baseline is ``bench.bare_app`` under the same settings.
+SQLite in WAL mode, durable (each batch's log is synced before its 202), valid consent,
+City + ASN databases and enrichment on; the baseline is ``bench.bare_app`` under the same
+settings.
 Load: a bounded Python generator (processes x keep-alive connections, 127.0.0.1 only):
 closed-loop for the maximum rate, then open-loop at half that rate for latency. Both
 servers run side by side and their maximum rates are measured in alternating rounds; the

@@ -3,6 +3,13 @@
 ``RowStore`` is the one place rows reach the event tables; the group writer
 (``writer.GroupWriter``) hands it groups of jobs. If a group fails, its jobs are retried
 one by one, so that one bad batch cannot take the others down with it.
+
+On a SQLite file the write turn is held only to write: the commit appends to the
+write-ahead log without syncing it (``synchronous=NORMAL`` on this connection alone), the
+turn passes to the next worker, and ``sync`` then fdatasyncs the log before any job of the
+group is acknowledged. A commit is durable once its log frames are on disk, whoever syncs
+them, so acknowledged rows survive a power cut as with ``synchronous=FULL``; SQLite itself
+still syncs the log before each checkpoint and the database file after it.
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ class RowStore:
         self._database = _sqlite_file(engine)
         self._checkpointer = _checkpointer_for(self._database)
         self._raw: Any = None
+        self._wal_fd: int | None = None
         self.event_insert = BulkInsert(Event.__table__, engine.dialect)
         self.term_insert = BulkInsert(SearchTerm.__table__, engine.dialect)
         self._count_upsert = BulkInsert(DailyCount.__table__, engine.dialect, accumulate="count")
@@ -74,6 +82,7 @@ class RowStore:
             # Threads do not survive a fork: the worker starts its own.
             self._checkpointer = _checkpointer_for(self._database)
             self._raw = None
+            self._wal_fd = None
 
     @contextlib.contextmanager
     def write_turn(self) -> Iterator[None]:
@@ -88,6 +97,29 @@ class RowStore:
             yield
         finally:
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+
+    def sync(self, jobs: list[WriteJob]) -> None:
+        """Make the group's commit durable; call it after leaving the write turn. If the
+        log cannot be synced, every job not already failed gets the error."""
+        if self._database is None:
+            return  # the commit was synced by the database itself
+        try:
+            if self._wal_fd is None:
+                # Opened after this connection's first commit, when the log exists; the
+                # open connection keeps SQLite from deleting it.
+                self._wal_fd = os.open(self._database + "-wal", os.O_RDONLY)
+            os.fdatasync(self._wal_fd)
+        except OSError as exc:
+            self._close_wal()
+            for job in jobs:
+                if job.error is None:
+                    job.error = exc
+
+    def _close_wal(self) -> None:
+        if self._wal_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._wal_fd)
+            self._wal_fd = None
 
     def write_group(self, jobs: list[WriteJob]) -> None:
         """Store every job, setting ``error`` on those that could not be stored."""
@@ -121,8 +153,10 @@ class RowStore:
             if connection is None:
                 connection = self._raw = self.engine.raw_connection()
                 if self._database is not None:
-                    # Checkpoints run on the checkpointer's thread, outside the write turn.
+                    # Checkpoints run on the checkpointer's thread and the log is synced by
+                    # ``sync``: both outside the write turn.
                     connection.dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+                    connection.dbapi_connection.execute("PRAGMA synchronous=NORMAL")
             cursor = connection.cursor()
             try:
                 self.event_insert.execute(cursor, events)
@@ -133,6 +167,7 @@ class RowStore:
             connection.commit()
         except Exception as exc:
             self._raw = None
+            self._close_wal()
             if connection is not None:
                 with contextlib.suppress(Exception):
                     connection.rollback()

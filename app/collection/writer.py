@@ -83,6 +83,8 @@ class GroupWriter:
                     for waiter in group:
                         waiter.taken = True
                 self.store.write_group([waiter.job for waiter in group])
+            # Outside the turn: other workers write while this one waits for the disk.
+            self.store.sync([waiter.job for waiter in group])
         finally:
             with self._mutex:
                 # No group when the write turn itself failed: then only the leader goes,

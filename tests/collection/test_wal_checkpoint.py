@@ -1,8 +1,12 @@
-"""SQLite's write-ahead log is checkpointed beside the collection writer, not inside it."""
+"""SQLite's write-ahead log is synced and checkpointed beside the collection writer's
+write turn, not inside it, and still before a batch is acknowledged."""
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -156,3 +160,55 @@ def test_a_long_log_is_finished_inside_the_write_turn_so_it_starts_over(
 
         assert _until(log_pages)
         assert 0 < pages[-1] < 20  # only the last commit's pages
+
+
+def test_the_log_is_synced_outside_the_write_turn_before_submit_returns(
+    app, site, sqlite_file, monkeypatch
+):
+    synced: list[str] = []
+    real_fdatasync = os.fdatasync
+
+    def fdatasync(fd: int) -> None:
+        # Another open file description conflicts with the turn's lock while it is held.
+        probe = os.open(sqlite_file.url.database + ".heedful-writer.lock", os.O_RDWR)
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(probe, fcntl.LOCK_UN)
+        finally:
+            os.close(probe)
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fdatasync(fd)
+
+    monkeypatch.setattr(store_module.os, "fdatasync", fdatasync)
+    with app.app_context():
+        site_id = db.session.scalar(select(Site.id))
+        writer = GroupWriter(sqlite_file)
+        writer.submit(_job(site_id, "/first"))
+        assert synced == [sqlite_file.url.database + "-wal"]
+        # The commit itself leaves the sync to ``RowStore.sync``.
+        raw = writer.store._raw.dbapi_connection
+        assert raw.execute("PRAGMA synchronous").fetchone()[0] == 1
+        writer.submit(_job(site_id, "/second"))
+        assert len(synced) == 2
+
+
+def test_a_failed_log_sync_fails_the_group_and_the_next_one_is_stored(
+    app, site, sqlite_file, monkeypatch
+):
+    real_fdatasync = os.fdatasync
+    failures = [1]
+
+    def fdatasync(fd: int) -> None:
+        if failures:
+            failures.pop()
+            raise OSError(errno.EIO, "Input/output error")
+        real_fdatasync(fd)
+
+    monkeypatch.setattr(store_module.os, "fdatasync", fdatasync)
+    with app.app_context():
+        site_id = db.session.scalar(select(Site.id))
+        writer = GroupWriter(sqlite_file)
+        with pytest.raises(OSError):
+            writer.submit(_job(site_id, "/unsure"))
+        writer.submit(_job(site_id, "/second"))
+        assert "/second" in set(db.session.scalars(select(Event.path)))
