@@ -9,6 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from app.clock import utcnow
 from app.extensions import db
 from app.models.analytics import DailyCount, Event, SearchTerm
 from tests.conftest import SITE_KEY, SITE_ORIGIN
@@ -18,6 +19,18 @@ CHROME_UA = (
     "(KHTML, like Gecko) Chrome/128.0.0.0 Safari/537.36"
 )
 PAGE = SITE_ORIGIN + "/shop"
+
+
+def event_row(site_id: int, path: str) -> dict[str, Any]:
+    """A minimal page-view row as the service hands it to the group writer."""
+    return {
+        "received_at": utcnow(),
+        "site_id": site_id,
+        "consent_id": "c" * 20,
+        "session_id": "s" * 24,
+        "type": "pageview",
+        "path": path,
+    }
 
 
 def pageview(url: str = PAGE, **extra: Any) -> dict[str, Any]:

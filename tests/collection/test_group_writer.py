@@ -10,22 +10,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from app.clock import utcnow
 from app.collection.writer import GroupWriter, WriteJob
 from app.extensions import db
 from app.models import Site
 from app.models.analytics import DailyCount, Event
-
-
-def _row(site_id: int, path: str) -> dict:
-    return {
-        "received_at": utcnow(),
-        "site_id": site_id,
-        "consent_id": "c" * 20,
-        "session_id": "s" * 24,
-        "type": "pageview",
-        "path": path,
-    }
+from tests.collection.helpers import event_row
 
 
 def test_a_failing_batch_does_not_take_its_group_down(app, site):
@@ -33,10 +22,11 @@ def test_a_failing_batch_does_not_take_its_group_down(app, site):
         site_id = db.session.scalar(select(Site.id))
         writer = GroupWriter(db.engine)
         good = [
-            WriteJob(events=[_row(site_id, f"/ok/{i}"), _row(site_id, f"/ok/{i}b")])
+            WriteJob(events=[event_row(site_id, f"/ok/{i}"), event_row(site_id, f"/ok/{i}b")])
             for i in range(20)
         ]
-        bad = WriteJob(events=[_row(site_id, "/bad/1"), _row(999_999, "/bad/2")])  # no such site
+        no_such_site = 999_999
+        bad = WriteJob(events=[event_row(site_id, "/bad/1"), event_row(no_such_site, "/bad/2")])
         errors: dict[int, BaseException] = {}
 
         def submit(index: int, job: WriteJob) -> None:
@@ -84,5 +74,5 @@ def test_an_unreachable_store_fails_every_job(app, tmp_path, jobs):
     engine = sa.create_engine(f"sqlite:///{tmp_path}/no/such/dir.db")
     writer = GroupWriter(engine)
     with pytest.raises(sa.exc.OperationalError):
-        writer.submit(WriteJob(events=[_row(1, "/x")]))
+        writer.submit(WriteJob(events=[event_row(1, "/x")]))
     engine.dispose()

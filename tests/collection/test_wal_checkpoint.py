@@ -15,7 +15,6 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import func, select
 
-from app.clock import utcnow
 from app.collection import checkpoint
 from app.collection import store as store_module
 from app.collection.store import RowStore
@@ -23,18 +22,11 @@ from app.collection.writer import GroupWriter, WriteJob
 from app.extensions import db
 from app.models import Site
 from app.models.analytics import Event
+from tests.collection.helpers import event_row
 
 
 def _job(site_id: int, path: str) -> WriteJob:
-    row = {
-        "received_at": utcnow(),
-        "site_id": site_id,
-        "consent_id": "c" * 20,
-        "session_id": "s" * 24,
-        "type": "pageview",
-        "path": path,
-    }
-    return WriteJob(events=[row])
+    return WriteJob(events=[event_row(site_id, path)])
 
 
 def _until(condition, seconds: float = 5.0) -> bool:
