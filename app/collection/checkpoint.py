@@ -73,6 +73,10 @@ class WalCheckpointer:
             if connection is not None:
                 with contextlib.suppress(sqlite3.Error):
                     connection.close()
+            with self._lock:
+                # After an unexpected error too, so the next commit starts a new thread.
+                if self._thread is threading.current_thread():
+                    self._thread = None
 
     def _wait_for_commit(self) -> bool:
         if self._wrote.wait(IDLE):
@@ -110,7 +114,7 @@ class WalCheckpointer:
                 self.log_restarts += 1
             self.checkpoints += 1
             return connection
-        except sqlite3.Error:
+        except (sqlite3.Error, OSError):
             # Nothing is lost: the log keeps every commit until a later pass succeeds.
             log.warning("write-ahead log checkpoint failed; retrying later", exc_info=True)
             if connection is not None:

@@ -103,6 +103,32 @@ def test_a_failed_checkpoint_is_logged_and_retried(app, site, sqlite_file, monke
         assert paths == {"/first", "/second"}
 
 
+def test_a_checkpointer_that_cannot_take_the_turn_logs_it_and_carries_on(
+    app, site, sqlite_file, monkeypatch, caplog
+):
+    monkeypatch.setattr(checkpoint, "LOG_PAGES", 1)
+    monkeypatch.setattr(checkpoint, "INTERVAL", 0.01)
+    with app.app_context():
+        site_id = db.session.scalar(select(Site.id))
+        writer = GroupWriter(sqlite_file)
+        checkpointer = writer.store._checkpointer
+        take_turn = checkpointer._write_turn
+        failures = [1]
+
+        def turn():
+            if failures:
+                failures.pop()
+                raise PermissionError(errno.EACCES, "Permission denied")
+            return take_turn()
+
+        checkpointer._write_turn = turn
+        with caplog.at_level(logging.WARNING, logger="app.collection.checkpoint"):
+            writer.submit(_job(site_id, "/first"))
+            assert _until(lambda: "checkpoint failed" in caplog.text)
+        writer.submit(_job(site_id, "/second"))
+        assert _until(lambda: checkpointer.log_restarts >= 1)
+
+
 def test_only_sqlite_files_get_a_checkpointer(tmp_path):
     engines = [
         sa.create_engine("sqlite://"),
