@@ -77,56 +77,40 @@ def test_an_idle_checkpointer_ends_and_the_next_commit_restarts_it(
         assert _until(lambda: checkpointer.checkpoints > passes)
 
 
-def test_a_failed_checkpoint_is_logged_and_retried(app, site, sqlite_file, monkeypatch, caplog):
+@pytest.mark.parametrize(
+    ("step", "error"),
+    [
+        ("_connect", sqlite3.OperationalError("disk I/O error")),
+        ("_write_turn", PermissionError(errno.EACCES, "Permission denied")),
+    ],
+)
+def test_a_failed_checkpoint_is_logged_and_retried(
+    app, site, sqlite_file, monkeypatch, caplog, step, error
+):
+    monkeypatch.setattr(checkpoint, "LOG_PAGES", 1)  # so every pass takes the turn too
     monkeypatch.setattr(checkpoint, "INTERVAL", 0.01)
     with app.app_context():
         site_id = db.session.scalar(select(Site.id))
         writer = GroupWriter(sqlite_file)
         checkpointer = writer.store._checkpointer
-        connect = checkpointer._connect
+        real_step = getattr(checkpointer, step)
         failures = [1]
 
         def failing_once():
             if failures:
                 failures.pop()
-                raise sqlite3.OperationalError("disk I/O error")
-            return connect()
+                raise error
+            return real_step()
 
-        checkpointer._connect = failing_once
+        setattr(checkpointer, step, failing_once)
         with caplog.at_level(logging.WARNING, logger="app.collection.checkpoint"):
             writer.submit(_job(site_id, "/first"))
             assert _until(lambda: "checkpoint failed" in caplog.text)
         assert checkpointer.checkpoints == 0
         writer.submit(_job(site_id, "/second"))
-        assert _until(lambda: checkpointer.checkpoints >= 1)
+        assert _until(lambda: checkpointer.log_restarts >= 1)
         paths = set(db.session.scalars(select(Event.path)))
         assert paths == {"/first", "/second"}
-
-
-def test_a_checkpointer_that_cannot_take_the_turn_logs_it_and_carries_on(
-    app, site, sqlite_file, monkeypatch, caplog
-):
-    monkeypatch.setattr(checkpoint, "LOG_PAGES", 1)
-    monkeypatch.setattr(checkpoint, "INTERVAL", 0.01)
-    with app.app_context():
-        site_id = db.session.scalar(select(Site.id))
-        writer = GroupWriter(sqlite_file)
-        checkpointer = writer.store._checkpointer
-        take_turn = checkpointer._write_turn
-        failures = [1]
-
-        def turn():
-            if failures:
-                failures.pop()
-                raise PermissionError(errno.EACCES, "Permission denied")
-            return take_turn()
-
-        checkpointer._write_turn = turn
-        with caplog.at_level(logging.WARNING, logger="app.collection.checkpoint"):
-            writer.submit(_job(site_id, "/first"))
-            assert _until(lambda: "checkpoint failed" in caplog.text)
-        writer.submit(_job(site_id, "/second"))
-        assert _until(lambda: checkpointer.log_restarts >= 1)
 
 
 def test_only_sqlite_files_get_a_checkpointer(tmp_path):
