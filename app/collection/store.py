@@ -56,8 +56,8 @@ class RowStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._pid = os.getpid()
-        self._lock_file = _open_lock_file(engine)
         self._database = _sqlite_file(engine)
+        self._lock_file = _open_lock_file(self._database)
         self._checkpointer = _checkpointer_for(self._database)
         self._raw: Any = None
         self._wal_fd: int | None = None
@@ -78,7 +78,7 @@ class RowStore:
         (the parent's is not its to use)."""
         if self._pid != os.getpid():
             self._pid = os.getpid()
-            self._lock_file = _open_lock_file(self.engine)
+            self._lock_file = _open_lock_file(self._database)
             # Threads do not survive a fork: the worker starts its own.
             self._checkpointer = _checkpointer_for(self._database)
             self._raw = None
@@ -212,8 +212,7 @@ def _separate_write_turn(database: str) -> Iterator[None]:
         os.close(fd)  # which releases the lock
 
 
-def _open_lock_file(engine: Engine) -> int | None:
-    database = _sqlite_file(engine)
+def _open_lock_file(database: str | None) -> int | None:
     if database is None:
         return None
     try:

@@ -82,9 +82,10 @@ class GroupWriter:
                     group = [self._queue[i] for i in range(min(len(self._queue), MAX_GROUP))]
                     for waiter in group:
                         waiter.taken = True
-                self.store.write_group([waiter.job for waiter in group])
+                jobs = [waiter.job for waiter in group]
+                self.store.write_group(jobs)
             # Outside the turn: other workers write while this one waits for the disk.
-            self.store.sync([waiter.job for waiter in group])
+            self.store.sync(jobs)
         finally:
             with self._mutex:
                 # No group when the write turn itself failed: then only the leader goes,
