@@ -102,3 +102,52 @@ def test_migrated_database_refuses_updates_to_consent_records(empty_app: Flask) 
 def test_create_all_and_migrations_agree_on_the_app_fixture(app: Flask) -> None:
     """The suite's schema (create_all) has the same tables as the models."""
     assert {t.name for t in db.metadata.sorted_tables} <= _tables(app)
+
+
+def test_visits_are_filled_in_from_the_rows_already_stored(empty_app: Flask) -> None:
+    """0005 finds rows through visits: every visit stored before it gets its row."""
+    from app.consent.policy import create_site
+    from app.privacy.service import export_subject
+
+    rows = [
+        ("events", 1, "2026-03-01 10:00:00", "visitor-a", "visit-a1"),
+        ("events", 2, "2026-03-01 10:20:00", "visitor-a", "visit-a1"),
+        ("search_terms", 3, "2026-03-01 10:25:00", "visitor-a", "visit-a1"),
+        ("events", 4, "2026-03-02 09:00:00", "visitor-a", "visit-a2"),
+        ("events", 5, "2026-03-02 09:00:00", "visitor-b", "visit-b1"),
+    ]
+    with empty_app.app_context():
+        upgrade(revision="0004")
+        site_id = create_site("Migrated", ["migrated.example"], key="migrated").id
+        with db.engine.begin() as conn:
+            for table, row_id, at, consent_id, session_id in rows:
+                extra = ("type, path", "'pageview', '/'")
+                if table == "search_terms":
+                    extra = ("term, source", "'tea', 'site'")
+                conn.execute(
+                    sa.text(
+                        f"INSERT INTO {table} (id, received_at, site_id, consent_id, session_id,"
+                        f" {extra[0]}) VALUES (:id, :at, :site, :consent, :session, {extra[1]})"
+                    ),
+                    {
+                        "id": row_id,
+                        "at": at,
+                        "site": site_id,
+                        "consent": consent_id,
+                        "session": session_id,
+                    },
+                )
+        upgrade()
+        with db.engine.connect() as conn:
+            visits = conn.execute(
+                sa.text("SELECT session_id, consent_id FROM visits ORDER BY session_id")
+            ).all()
+        assert [tuple(v) for v in visits] == [
+            ("visit-a1", "visitor-a"),
+            ("visit-a2", "visitor-a"),
+            ("visit-b1", "visitor-b"),
+        ]
+        data = export_subject("visitor-a")
+        assert len(data["events"]) == 3 and len(data["search_terms"]) == 1
+        assert [v["session_id"] for v in data["visits"]] == ["visit-a1", "visit-a2"]
+        db.session.remove()

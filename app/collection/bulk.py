@@ -24,10 +24,20 @@ _DEFAULT_MAX_PARAMS = 65_535
 
 
 class BulkInsert:
-    """``accumulate`` names a column to add to on a primary-key clash (an upsert counter);
-    SQLite and PostgreSQL spell ``ON CONFLICT … excluded`` the same way."""
+    """On a primary-key clash, ``accumulate`` names a column to add to (an upsert counter),
+    ``keep_latest`` one to raise to the new value, left alone when that is not later, and
+    ``if_new`` keeps the stored row as it is (without a write or, on PostgreSQL, a row
+    lock). SQLite and PostgreSQL spell ``ON CONFLICT … excluded`` the same way."""
 
-    def __init__(self, table: Table, dialect: Dialect, *, accumulate: str | None = None) -> None:
+    def __init__(
+        self,
+        table: Table,
+        dialect: Dialect,
+        *,
+        accumulate: str | None = None,
+        keep_latest: str | None = None,
+        if_new: bool = False,
+    ) -> None:
         columns = list(table.columns)
         quote = dialect.identifier_preparer.quote
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
@@ -35,17 +45,26 @@ class BulkInsert:
         self._head = f"INSERT INTO {quote(table.name)} ({names}) VALUES "
         self._row_marks = f"({', '.join([mark] * len(columns))})"
         self._tail = ""
+        keys = ", ".join(quote(c.name) for c in table.primary_key.columns)
+        stored = quote(table.name)
         if accumulate is not None:
-            keys = ", ".join(quote(c.name) for c in table.primary_key.columns)
             target = quote(accumulate)
             self._tail = (
                 f" ON CONFLICT ({keys}) DO UPDATE SET "
-                f"{target} = {quote(table.name)}.{target} + excluded.{target}"
+                f"{target} = {stored}.{target} + excluded.{target}"
             )
+        elif keep_latest is not None:
+            target = quote(keep_latest)
+            self._tail = (
+                f" ON CONFLICT ({keys}) DO UPDATE SET {target} = excluded.{target}"
+                f" WHERE excluded.{target} > {stored}.{target}"
+            )
+        elif if_new:
+            self._tail = f" ON CONFLICT ({keys}) DO NOTHING"
         self.sql = self._statement(1)
         max_params = _MAX_PARAMS.get(dialect.name, _DEFAULT_MAX_PARAMS)
         # An upsert may not name the same key twice in one statement: one row each.
-        self._chunk = 1 if accumulate is not None else max(1, max_params // len(columns))
+        self._chunk = 1 if self._tail else max(1, max_params // len(columns))
         self._statements: dict[int, str] = {1: self.sql}
         self._keys = [c.key for c in columns]
         self._defaults: dict[str, Callable[[], Any]] = {}

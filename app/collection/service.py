@@ -7,17 +7,13 @@ one transaction. A dropped batch leaves only a per-site, per-day count without i
 
 from __future__ import annotations
 
-import secrets
-import threading
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode, urlsplit
-
-from sqlalchemy import select
 
 from app.collection import search_terms as terms
 from app.collection.partitions import ensure_partitions
@@ -33,15 +29,14 @@ from app.collection.urls import (
     url_host,
 )
 from app.collection.validation import Batch, RawEvent
+from app.collection.visits import VisitTracker
 from app.collection.writer import WriteJob, group_writer
 from app.consent.cache import SiteSnapshot, consent_allows, site_snapshot
 from app.enrichment.context import ClientFacts
 from app.enrichment.ip import parse_ip
 from app.errors import bad_request
 from app.extensions import db
-from app.models.analytics import Event
 
-SESSION_GAP = timedelta(minutes=30)
 MAX_TITLE_STORED = 300
 MAX_REFERRER_STORED = 300  # the column width
 CATEGORY = "analytics"
@@ -109,11 +104,14 @@ def collect(
         return CollectResult(accepted=0, dropped=count)
 
     ensure_partitions(db.engine, now)
-    session_id = _sessions.session_for(snapshot.id, batch.consent_id, now)
+    visit = _visits.visit_for(snapshot.id, batch.consent_id, now)
     keys = {"received_at": now, "site_id": snapshot.id, "consent_id": batch.consent_id}
-    keys["session_id"] = session_id
+    keys["session_id"] = visit.session_id
     base = _enrichment_columns(client)
     job = WriteJob()
+    (job.visits if visit.moves else job.visits_kept).append(
+        visit.row(snapshot.id, batch.consent_id)
+    )
     for event, page in zip(batch.events, pages, strict=True):
         path = page.path[:1024]
         search = _referrer_search(event.referrer) if event.referrer else None
@@ -137,7 +135,7 @@ def collect(
                 {**keys, "term": term.term, "source": term.source, "engine": engine, "path": path}
             )
     writer.submit(job)
-    _sessions.seen(snapshot.id, batch.consent_id, session_id, now)
+    _visits.seen(snapshot.id, batch.consent_id, visit)
     return CollectResult(accepted=count, dropped=0)
 
 
@@ -252,41 +250,4 @@ def _enrichment_columns(client: ClientFacts) -> dict[str, Any]:
     }
 
 
-class _SessionCache:
-    """Last known (session id, time) per consent id in this process, so most requests need
-    no query. A fresh entry is always right: another worker's newer events only shorten the
-    gap. A stale or missing entry is looked up in the events table."""
-
-    def __init__(self, size: int = 100_000) -> None:
-        self._entries: OrderedDict[tuple[int, str], tuple[str, datetime]] = OrderedDict()
-        self._lock = threading.Lock()
-        self._size = size
-
-    def session_for(self, site_id: int, consent_id: str, now: datetime) -> str:
-        with self._lock:
-            entry = self._entries.get((site_id, consent_id))
-        if entry is not None and timedelta(0) <= now - entry[1] < SESSION_GAP:
-            return entry[0]
-        last = db.session.execute(
-            select(Event.session_id, Event.received_at)
-            .where(Event.consent_id == consent_id, Event.site_id == site_id)
-            .where(Event.received_at > now - SESSION_GAP, Event.received_at <= now)
-            .order_by(Event.received_at.desc())
-            .limit(1)
-        ).first()
-        # A new visit gets a random id: nothing about the address or browser goes in.
-        return last.session_id if last is not None else secrets.token_hex(12)
-
-    def seen(self, site_id: int, consent_id: str, session_id: str, now: datetime) -> None:
-        with self._lock:
-            self._entries[(site_id, consent_id)] = (session_id, now)
-            self._entries.move_to_end((site_id, consent_id))
-            while len(self._entries) > self._size:
-                self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-
-_sessions = _SessionCache()
+_visits = VisitTracker()

@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError
 
 from app.collection.bulk import BulkInsert
 from app.collection.checkpoint import WalCheckpointer
-from app.models.analytics import DailyCount, Event, SearchTerm
+from app.models.analytics import DailyCount, Event, SearchTerm, Visit
 
 
 class WriteTimeout(RuntimeError):
@@ -38,14 +38,20 @@ class WriteTimeout(RuntimeError):
 
 @dataclass(eq=False)
 class WriteJob:
-    """One request's rows. ``events`` and ``terms`` are column dicts; the writers turn
-    them into bind tuples (``event_params``, ``term_params``) before queueing."""
+    """One request's rows. ``events``, ``terms`` and the visit rows are column dicts; the
+    writers turn them into bind tuples (``…_params``) before queueing. Rows of ``visits``
+    are inserted, or raise the stored ``last_seen_at`` if theirs is later; rows of
+    ``visits_kept`` are inserted only if missing."""
 
     events: list[dict[str, Any]] = field(default_factory=list)
     terms: list[dict[str, Any]] = field(default_factory=list)
+    visits: list[dict[str, Any]] = field(default_factory=list)
+    visits_kept: list[dict[str, Any]] = field(default_factory=list)
     counts: Counter[tuple[int, date, str]] = field(default_factory=Counter)
     event_params: list[Any] = field(default_factory=list)
     term_params: list[Any] = field(default_factory=list)
+    visit_params: list[Any] = field(default_factory=list)
+    visit_kept_params: list[Any] = field(default_factory=list)
     error: BaseException | None = None
 
 
@@ -63,12 +69,16 @@ class RowStore:
         self._wal_fd: int | None = None
         self.event_insert = BulkInsert(Event.__table__, engine.dialect)
         self.term_insert = BulkInsert(SearchTerm.__table__, engine.dialect)
+        self._visit_upsert = BulkInsert(Visit.__table__, engine.dialect, keep_latest="last_seen_at")
+        self._visit_insert = BulkInsert(Visit.__table__, engine.dialect, if_new=True)
         self._count_upsert = BulkInsert(DailyCount.__table__, engine.dialect, accumulate="count")
 
     def prepare(self, job: WriteJob) -> None:
         """Turn the job's rows into bind tuples (costly: done before the write turn)."""
         job.event_params = self.event_insert.params(job.events)
         job.term_params = self.term_insert.params(job.terms)
+        job.visit_params = self._visit_upsert.params(job.visits)
+        job.visit_kept_params = self._visit_insert.params(job.visits_kept)
 
     def after_fork_needed(self) -> bool:
         return self._pid != os.getpid()
@@ -138,6 +148,10 @@ class RowStore:
     def _write(self, jobs: list[WriteJob]) -> None:
         events = [row for job in jobs for row in job.event_params]
         terms = [row for job in jobs for row in job.term_params]
+        # Sorted by visit id (the first column): concurrent PostgreSQL writers then lock
+        # visit rows in the same order and cannot deadlock.
+        visits = sorted(row for job in jobs for row in job.visit_params)
+        kept = sorted(row for job in jobs for row in job.visit_kept_params)
         counts: Counter[tuple[int, date, str]] = Counter()
         for job in jobs:
             counts.update(job.counts)
@@ -145,9 +159,16 @@ class RowStore:
             {"site_id": site_id, "day": day, "reason": reason, "count": count}
             for (site_id, day, reason), count in sorted(counts.items())
         ]
-        self._write_rows(events, terms, count_rows)
+        self._write_rows(events, terms, visits, kept, count_rows)
 
-    def _write_rows(self, events: list[Any], terms: list[Any], counts: list[dict]) -> None:
+    def _write_rows(
+        self,
+        events: list[Any],
+        terms: list[Any],
+        visits: list[Any],
+        kept: list[Any],
+        counts: list[dict],
+    ) -> None:
         connection = self._raw
         try:
             if connection is None:
@@ -161,6 +182,8 @@ class RowStore:
             try:
                 self.event_insert.execute(cursor, events)
                 self.term_insert.execute(cursor, terms)
+                self._visit_upsert.execute(cursor, visits)
+                self._visit_insert.execute(cursor, kept)
                 self._count_upsert.execute(cursor, self._count_upsert.params(counts))
             finally:
                 cursor.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from app.collection.writer import GroupWriter, WriteJob
 from app.extensions import db
 from app.models import Site
-from app.models.analytics import DailyCount, Event
+from app.models.analytics import DailyCount, Event, Visit
 from tests.collection.helpers import event_row
 
 
@@ -64,6 +64,32 @@ def test_counts_from_many_jobs_add_up(app, site):
             thread.join()
         total = db.session.scalar(select(func.sum(DailyCount.count)))
         assert total == 20
+        db.session.remove()
+
+
+def test_visit_rows_only_move_forward_and_are_inserted_once(app, site):
+    with app.app_context():
+        site_id = db.session.scalar(select(Site.id))
+        writer = GroupWriter(db.engine)
+        start = datetime(2026, 11, 28, 9, tzinfo=UTC)
+
+        def visit(last_seen: datetime, started: datetime = start) -> dict:
+            return {
+                "session_id": "v" * 24,
+                "site_id": site_id,
+                "consent_id": "c" * 20,
+                "started_at": started,
+                "last_seen_at": last_seen,
+            }
+
+        later, earlier = start + timedelta(minutes=5), start + timedelta(minutes=2)
+        # Two workers' writes arriving out of order, and a worker that keeps the row as is.
+        writer.submit(WriteJob(visits=[visit(start)]))
+        writer.submit(WriteJob(visits=[visit(later)]))
+        writer.submit(WriteJob(visits=[visit(earlier)]))
+        writer.submit(WriteJob(visits_kept=[visit(earlier, started=earlier)]))
+        (row,) = db.session.execute(select(Visit.started_at, Visit.last_seen_at)).all()
+        assert tuple(row) == (start, later)
         db.session.remove()
 
 
