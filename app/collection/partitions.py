@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from app.models.analytics import PARTITIONED_TABLES
+from app.models.analytics import PARTITIONED_TABLES, VISIT_MARGIN
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,8 @@ def list_partitions(engine: Engine, table: str) -> list[str]:
 
 
 def drop_months_before(engine: Engine, cutoff: date) -> list[str]:
-    """Drop every monthly partition that ends on or before ``cutoff`` (retention)."""
+    """Drop every monthly partition that ends on or before ``cutoff`` (retention), and the
+    visits that ended before it and have no rows left."""
     dropped: list[str] = []
     for table in PARTITIONED_TABLES:
         for name in list_partitions(engine, table):
@@ -101,9 +102,25 @@ def drop_months_before(engine: Engine, cutoff: date) -> list[str]:
                 with engine.begin() as conn:
                     conn.execute(text(f"DROP TABLE {name}"))
                 dropped.append(name)
+    if dropped:
+        _delete_emptied_visits(engine, datetime.combine(cutoff, time(), UTC) - VISIT_MARGIN)
     with _lock:
         _ready.clear()
     return dropped
+
+
+def _delete_emptied_visits(engine: Engine, ended_before: datetime) -> None:
+    # Rows that landed in the DEFAULT partition outlive the monthly ones: keep their visits.
+    rows_left = " OR ".join(
+        f"EXISTS (SELECT 1 FROM {table} r WHERE r.site_id = v.site_id"
+        f" AND r.session_id = v.session_id AND r.received_at <= v.last_seen_at + :margin)"
+        for table in PARTITIONED_TABLES
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            text(f"DELETE FROM visits v WHERE v.last_seen_at < :ended AND NOT ({rows_left})"),
+            {"ended": ended_before, "margin": VISIT_MARGIN},
+        )
 
 
 _ANY_PARTITION = re.compile(r"^(?:" + "|".join(PARTITIONED_TABLES) + r")_(?:default|\d{4}_\d{2})$")

@@ -12,6 +12,7 @@ import time_machine
 from app import create_app
 from app.collection.partitions import drop_months_before, list_partitions
 from app.extensions import db
+from app.models.analytics import Visit
 from tests.collection.helpers import collect, stored
 from tests.conftest import BACKEND, give_consent, test_config
 from tests.fixtures_geo import build_asn_db, build_city_db
@@ -108,9 +109,13 @@ def test_events_land_in_monthly_partitions_that_retention_can_drop(app, client, 
         assert {"events_2026_03", "events_2026_04"} <= set(list_partitions(db.engine, "events"))
         assert _partition_of_rows("events") == {"events_2026_03", "events_2026_04"}
         assert _partition_of_rows("search_terms") == {"search_terms_2026_03"}
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Visit)) == 2
         dropped = drop_months_before(db.engine, date(2026, 4, 1))
         assert "events_2026_03" in dropped and "search_terms_2026_03" in dropped
         assert _partition_of_rows("events") == {"events_2026_04"}
+        # The March visit went with its rows; April's stays.
+        (left,) = db.session.scalars(sa.select(Visit.started_at)).all()
+        assert left == datetime(2026, 4, 2, 12, tzinfo=UTC)
         db.session.remove()
 
 
