@@ -63,8 +63,10 @@ class BulkInsert:
             self._tail = f" ON CONFLICT ({keys}) DO NOTHING"
         self.sql = self._statement(1)
         max_params = _MAX_PARAMS.get(dialect.name, _DEFAULT_MAX_PARAMS)
-        # An upsert may not name the same key twice in one statement: one row each.
-        self._chunk = 1 if self._tail else max(1, max_params // len(columns))
+        # An upsert may not name the same key twice in one statement: one row each. (DO
+        # NOTHING may: a repeated key is skipped like a stored one.)
+        upsert = accumulate is not None or keep_latest is not None
+        self._chunk = 1 if upsert else max(1, max_params // len(columns))
         self._statements: dict[int, str] = {1: self.sql}
         self._keys = [c.key for c in columns]
         self._defaults: dict[str, Callable[[], Any]] = {}
