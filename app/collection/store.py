@@ -213,10 +213,6 @@ def _sqlite_file(engine: Engine) -> str | None:
     return database
 
 
-def _lock_path(database: str) -> str:
-    return database + ".heedful-writer.lock"
-
-
 def _checkpointer_for(database: str | None) -> WalCheckpointer | None:
     if database is None:
         return None
@@ -227,7 +223,7 @@ def _checkpointer_for(database: str | None) -> WalCheckpointer | None:
 def _separate_write_turn(database: str) -> Iterator[None]:
     """The write turn for another thread than the writer's: ``flock`` excludes per open
     file description, so it needs a description of its own to wait for the writer."""
-    fd = os.open(_lock_path(database), os.O_RDWR | os.O_CREAT, 0o600)
+    fd = _open_lock(database)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -235,10 +231,14 @@ def _separate_write_turn(database: str) -> Iterator[None]:
         os.close(fd)  # which releases the lock
 
 
+def _open_lock(database: str) -> int:
+    return os.open(database + ".heedful-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+
+
 def _open_lock_file(database: str | None) -> int | None:
     if database is None:
         return None
     try:
-        return os.open(_lock_path(database), os.O_RDWR | os.O_CREAT, 0o600)
+        return _open_lock(database)
     except OSError:
         return None  # a read-only folder: fall back to SQLite's own locking
