@@ -7,6 +7,7 @@ order), once their rows are gone.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from flask import Flask
@@ -66,11 +67,6 @@ def register(app: Flask) -> None:
     for model, kind in ((Event, "events"), (SearchTerm, "search_terms")):
         register_holder(
             app,
-            DataHolder(
-                kind,
-                lambda consent_id, model=model: _export(model, consent_id),
-                lambda consent_id, model=model: _erase(model, consent_id),
-                order=100,
-            ),
+            DataHolder(kind, partial(_export, model), partial(_erase, model), order=100),
         )
     register_holder(app, DataHolder("visits", _export_visits, _erase_visits, order=200))
