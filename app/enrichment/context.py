@@ -6,8 +6,7 @@ from dataclasses import dataclass
 
 from flask import Flask, current_app, request
 
-from app.enrichment.geo import GeoReaders, Location, Network, lookup_location, lookup_network
-from app.enrichment.ip import parse_ip
+from app.enrichment.geo import GeoReaders, Location, Network
 from app.enrichment.useragent import ClientAgent, reduce_user_agent
 
 
@@ -54,11 +53,10 @@ def client_facts_of(
     with_network: bool = True,
 ) -> ClientFacts:
     """Reduce a client's address and headers to the facts that may be kept."""
-    ip = parse_ip(remote_addr)
-    readers = geo_readers()
+    location, network = geo_readers().place(remote_addr)
     return ClientFacts(
         agent=reduce_user_agent(user_agent),
-        location=lookup_location(readers.city, ip),
-        network=lookup_network(readers.asn, ip) if with_network else None,
+        location=location,
+        network=network if with_network else None,
         gpc=(sec_gpc or "").strip() == "1",
     )

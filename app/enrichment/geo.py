@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
 from typing import Any
 
 import maxminddb
+
+from app.enrichment.ip import parse_ip
+
+# Addresses looked up lately, per process. A visitor sends a burst of events from one
+# address: it is parsed and looked up once per burst. The addresses stay in this memory
+# only (bounded, dropped with the readers) and never reach the database.
+PLACE_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +83,12 @@ class GeoReaders:
         self._city: maxminddb.Reader | None = None
         self._asn: maxminddb.Reader | None = None
         self._lock = threading.Lock()
+        self.place = functools.lru_cache(maxsize=PLACE_CACHE_SIZE)(self._place)
+
+    def _place(self, address: str | None) -> tuple[Location | None, Network | None]:
+        """Location and network of a client address (any spelling ``parse_ip`` accepts)."""
+        ip = parse_ip(address)
+        return lookup_location(self.city, ip), lookup_network(self.asn, ip)
 
     # maxminddb is the reader under geoip2; its plain dicts cost a fraction of geoip2's model
     # objects, and collection looks a location up for every request.
@@ -99,3 +113,4 @@ class GeoReaders:
             if reader is not None:
                 reader.close()
         self._city = self._asn = None
+        self.place.cache_clear()
