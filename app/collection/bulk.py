@@ -69,32 +69,41 @@ class BulkInsert:
         self._chunk = 1 if upsert else max(1, max_params // len(columns))
         self._statements: dict[int, str] = {1: self.sql}
         self._keys = [c.key for c in columns]
-        self._defaults: dict[str, Callable[[], Any]] = {}
-        for column in columns:
+        # Only a few columns have a default or a bind processor: rows are read in one pass,
+        # then just those slots are filled in or converted.
+        self._defaults: list[tuple[int, str, Callable[[], Any]]] = []
+        for index, column in enumerate(columns):
             default = column.default
             if default is not None and default.is_scalar:
-                self._defaults[column.key] = lambda value=default.arg: value
+                self._defaults.append((index, column.key, lambda value=default.arg: value))
             elif default is not None and default.is_callable:
-                self._defaults[column.key] = lambda fn=default.arg: fn(None)
-        self._processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+                self._defaults.append((index, column.key, lambda fn=default.arg: fn(None)))
+        processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+        self._processors = [(i, p) for i, p in enumerate(processors) if p is not None]
 
     def _statement(self, rows: int) -> str:
         return self._head + ", ".join([self._row_marks] * rows) + self._tail
 
     def params(self, rows: Iterable[dict[str, Any]]) -> list[tuple[Any, ...]]:
         """Bind tuples for ``rows``: defaults filled in, values through the type processors."""
-        return [self._row(row) for row in rows]
+        # The rows of one batch share their arrival time: each distinct value of a column
+        # is converted once (equal values convert alike: the processors are dates and times).
+        converted: dict[tuple[int, Any], Any] = {}
+        return [self._row(row, converted) for row in rows]
 
-    def _row(self, values: dict[str, Any]) -> tuple[Any, ...]:
-        out = []
-        for key, processor in zip(self._keys, self._processors, strict=True):
-            if key in values:
-                value = values[key]
-            elif key in self._defaults:
-                value = self._defaults[key]()
-            else:
-                value = None
-            out.append(processor(value) if processor is not None else value)
+    def _row(self, values: dict[str, Any], converted: dict[tuple[int, Any], Any]) -> tuple:
+        out = [values.get(key) for key in self._keys]
+        for index, key, default in self._defaults:
+            if key not in values:
+                out[index] = default()
+        for index, processor in self._processors:
+            value = out[index]
+            try:
+                out[index] = converted[index, value]
+            except KeyError:
+                out[index] = converted[index, value] = processor(value)
+            except TypeError:  # an unhashable value: converted each time
+                out[index] = processor(value)
         return tuple(out)
 
     def execute(self, cursor: Any, params: Sequence[tuple[Any, ...]]) -> None:

@@ -14,6 +14,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from http import HTTPStatus
 from typing import Any
 
@@ -72,7 +73,7 @@ def _answer(environ: dict[str, Any]) -> Answer:
         body = parse_json_body(
             # Bounded by Content-Length (or the server's end of input), as Flask's is.
             get_input_stream(environ),
-            parse_options_header(environ.get("CONTENT_TYPE"))[0].lower(),
+            _mimetype(environ.get("CONTENT_TYPE")),
             get_content_length(environ),
             MAX_BODY_BYTES,
         )
@@ -96,6 +97,12 @@ def _answer(environ: dict[str, Any]) -> Answer:
         return Answer(error.status, error.payload(), {**error.headers, **cors})
     payload = {"accepted": result.accepted, "dropped": result.dropped}
     return Answer(202, payload, {**cors, "Cache-Control": "no-store"})
+
+
+@lru_cache(maxsize=64)
+def _mimetype(content_type: str | None) -> str:
+    # Senders use a handful of spellings ("text/plain;charset=UTF-8", …): parse each once.
+    return parse_options_header(content_type)[0].lower()
 
 
 def _unavailable() -> ApiError:

@@ -114,7 +114,7 @@ def collect(
     )
     for event, page in zip(batch.events, pages, strict=True):
         path = page.path[:1024]
-        search = _referrer_search(event.referrer) if event.referrer else None
+        referrer, search = _referrer_facts(event.referrer) if event.referrer else (None, None)
         job.events.append(
             {
                 **keys,
@@ -125,7 +125,7 @@ def collect(
                 "path": path,
                 "query": page.query[:1024] or None,
                 "title": _title(event.title),
-                "referrer": _referrer(event.referrer, search),
+                "referrer": referrer,
                 "target": _target(event, snapshot.domains, rules),
                 "engaged_ms": event.engaged_ms,
             }
@@ -148,7 +148,7 @@ def _check_web_url(url: str, where: str) -> None:
 def _page_url(url: str, domains: Iterable[str], rules: SiteRules, index: int) -> PageUrl:
     where = f"events[{index}].url"
     try:
-        page = parse_page_url(url, allowed_params=rules.allowed_params)
+        page = _parsed_page_url(url, rules.allowed_params)
     except UrlError as exc:
         if exc.reason == "port":
             raise bad_request(f"{where} is not a valid URL") from exc
@@ -170,6 +170,23 @@ def _without_ip_host(url: str) -> str:
     if not _is_ip_literal(parts.hostname):
         return url
     return parts.path + ("?" + parts.query if parts.query else "")
+
+
+# Pages, referrers and their searches recur across visitors and within each visit: each
+# distinct one is worked out once per process. Bounded, so at most a few MB whatever comes.
+URL_CACHE_SIZE = 2048
+
+
+@lru_cache(maxsize=URL_CACHE_SIZE)
+def _parsed_page_url(url: str, allowed_params: frozenset[str]) -> PageUrl:
+    return parse_page_url(url, allowed_params=allowed_params)
+
+
+@lru_cache(maxsize=URL_CACHE_SIZE)
+def _referrer_facts(raw: str) -> tuple[str | None, terms.ReferrerSearch | None]:
+    """The referrer as stored, and the search it carries from a search engine."""
+    found = terms.referrer_search(raw)
+    return _referrer(raw, found), found
 
 
 def _referrer(raw: str | None, found: terms.ReferrerSearch | None) -> str | None:
@@ -225,12 +242,6 @@ def _search_terms(
     if from_referrer is not None:
         found.append((from_referrer.term, from_referrer.engine))
     return found
-
-
-@lru_cache(maxsize=4096)
-def _referrer_search(referrer: str) -> terms.ReferrerSearch | None:
-    # The same search-engine referrers recur across visitors; parse each once per process.
-    return terms.referrer_search(referrer)
 
 
 def _enrichment_columns(client: ClientFacts) -> dict[str, Any]:
