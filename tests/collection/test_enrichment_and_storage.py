@@ -11,6 +11,7 @@ import time_machine
 
 from app import create_app
 from app.collection.partitions import drop_months_before, list_partitions
+from app.enrichment.geo import GeoReaders, lookup_location, lookup_network
 from app.extensions import db
 from app.models.analytics import Visit
 from tests.collection.helpers import collect, stored
@@ -124,3 +125,22 @@ def test_partition_helpers_are_no_ops_on_sqlite(app):
     with app.app_context():
         assert list_partitions(db.engine, "events") == []
         assert drop_months_before(db.engine, date(2030, 1, 1)) == []
+
+
+def test_each_address_is_looked_up_once_and_forgotten_when_the_readers_close(geo_files):
+    city, asn = geo_files
+    readers = GeoReaders(str(city), str(asn))
+    london = readers.place("81.2.69.160")
+    assert london == (
+        lookup_location(readers.city, "81.2.69.160"),
+        lookup_network(readers.asn, "81.2.69.160"),
+    )
+    assert london[0].city == "London" and london[1].asn == 64500
+    # The IPv4-mapped spelling is the same client; a host name or junk is no address at all.
+    assert readers.place("::ffff:81.2.69.160") == london
+    assert readers.place("not-an-address") == (None, None)
+    assert readers.place("81.2.69.160") is london  # from the cache: no second lookup
+    assert readers.place.cache_info().currsize == 3
+    readers.close()
+    assert readers.place.cache_info().currsize == 0
+    assert readers.place("81.2.69.160") == london  # reopened on demand
