@@ -79,29 +79,36 @@ class BulkInsert:
             elif default is not None and default.is_callable:
                 self._defaults.append((index, column.key, lambda fn=default.arg: fn(None)))
         processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
-        self._processors = [(i, p) for i, p in enumerate(processors) if p is not None]
+        # A column's type class names its conversion, so tables can share converted values.
+        self._processors = [
+            (i, type(columns[i].type), p) for i, p in enumerate(processors) if p is not None
+        ]
 
     def _statement(self, rows: int) -> str:
         return self._head + ", ".join([self._row_marks] * rows) + self._tail
 
-    def params(self, rows: Iterable[dict[str, Any]]) -> list[tuple[Any, ...]]:
-        """Bind tuples for ``rows``: defaults filled in, values through the type processors."""
-        # The rows of one batch share their arrival time: each distinct value of a column
-        # is converted once (equal values convert alike: the processors are dates and times).
-        converted: dict[tuple[int, Any], Any] = {}
-        return [self._row(row, converted) for row in rows]
+    def params(
+        self, rows: Iterable[dict[str, Any]], converted: dict[tuple[type, Any], Any] | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Bind tuples for ``rows``: defaults filled in, values through the type processors.
 
-    def _row(self, values: dict[str, Any], converted: dict[tuple[int, Any], Any]) -> tuple:
+        ``converted`` memoises conversions by (column type, value) and may be shared by the
+        inserts of one job: its rows share their arrival time, and equal values of a type
+        convert alike (the processors here are dates and times)."""
+        memo: dict[tuple[type, Any], Any] = {} if converted is None else converted
+        return [self._row(row, memo) for row in rows]
+
+    def _row(self, values: dict[str, Any], converted: dict[tuple[type, Any], Any]) -> tuple:
         out = [values.get(key) for key in self._keys]
         for index, key, default in self._defaults:
             if key not in values:
                 out[index] = default()
-        for index, processor in self._processors:
+        for index, kind, processor in self._processors:
             value = out[index]
             try:
-                out[index] = converted[index, value]
+                out[index] = converted[kind, value]
             except KeyError:
-                out[index] = converted[index, value] = processor(value)
+                out[index] = converted[kind, value] = processor(value)
             except TypeError:  # an unhashable value: converted each time
                 out[index] = processor(value)
         return tuple(out)

@@ -75,10 +75,11 @@ class RowStore:
 
     def prepare(self, job: WriteJob) -> None:
         """Turn the job's rows into bind tuples (costly: done before the write turn)."""
-        job.event_params = self.event_insert.params(job.events)
-        job.term_params = self.term_insert.params(job.terms)
-        job.visit_params = self._visit_upsert.params(job.visits)
-        job.visit_kept_params = self._visit_insert.params(job.visits_kept)
+        converted: dict = {}  # the job's rows share their arrival time: convert it once
+        job.event_params = self.event_insert.params(job.events, converted)
+        job.term_params = self.term_insert.params(job.terms, converted)
+        job.visit_params = self._visit_upsert.params(job.visits, converted)
+        job.visit_kept_params = self._visit_insert.params(job.visits_kept, converted)
 
     def after_fork_needed(self) -> bool:
         return self._pid != os.getpid()
