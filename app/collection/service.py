@@ -8,11 +8,11 @@ one transaction. A dropped batch leaves only a per-site, per-day count without i
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
-from typing import Any
+from functools import lru_cache, wraps
+from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 from app.collection import search_terms as terms
@@ -173,16 +173,32 @@ def _without_ip_host(url: str) -> str:
 
 
 # Pages, referrers and their searches recur across visitors and within each visit: each
-# distinct one is worked out once per process. Bounded, so at most a few MB whatever comes.
+# distinct one is worked out once per process. Longer URLs than CACHED_URL_LENGTH (rare
+# in real traffic) are worked out each time, so the two caches stay within a few MB per
+# worker whatever is sent.
 URL_CACHE_SIZE = 2048
+CACHED_URL_LENGTH = 512
+
+_Derived = TypeVar("_Derived")
 
 
-@lru_cache(maxsize=URL_CACHE_SIZE)
+def _per_distinct_url(derive: Callable[..., _Derived]) -> Callable[..., _Derived]:
+    cached = lru_cache(maxsize=URL_CACHE_SIZE)(derive)
+
+    @wraps(derive)
+    def lookup(url: str, *args: Any) -> _Derived:
+        return cached(url, *args) if len(url) <= CACHED_URL_LENGTH else derive(url, *args)
+
+    lookup.cache_info = cached.cache_info  # type: ignore[attr-defined]
+    return lookup
+
+
+@_per_distinct_url
 def _parsed_page_url(url: str, allowed_params: frozenset[str]) -> PageUrl:
     return parse_page_url(url, allowed_params=allowed_params)
 
 
-@lru_cache(maxsize=URL_CACHE_SIZE)
+@_per_distinct_url
 def _referrer_facts(raw: str) -> tuple[str | None, terms.ReferrerSearch | None]:
     """The referrer as stored, and the search it carries from a search engine."""
     found = terms.referrer_search(raw)
