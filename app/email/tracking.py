@@ -18,8 +18,6 @@ from app.email.classify import OpenClassification, Verdict, classify_open, read_
 from app.email.service import tracking_granted
 from app.email.tokens import TokenError, read_pixel_token
 from app.enrichment.context import geo_readers
-from app.enrichment.geo import lookup_network
-from app.enrichment.ip import parse_ip
 from app.extensions import db
 from app.models.email import EmailCampaign, EmailOpen, EmailReadTime, EmailSend
 
@@ -64,7 +62,7 @@ def classify_request(sent_at: datetime | None, now: datetime) -> OpenClassificat
     asn_org = None
     # The network lookup only matters for Apple's bare UA; skip the address otherwise.
     if (user_agent or "").strip() == _APPLE_MPP_USER_AGENT:
-        network = lookup_network(geo_readers().asn, parse_ip(request.remote_addr))
+        _location, network = geo_readers().place(request.remote_addr)
         asn_org = network.organisation if network else None
     headers = {
         name: request.headers[name] for name in _CLASSIFIER_HEADERS if name in request.headers

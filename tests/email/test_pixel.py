@@ -282,7 +282,9 @@ def test_apple_network_is_named_when_the_asn_database_says_so(
     from app.enrichment.geo import Network
 
     monkeypatch.setattr(
-        tracking, "lookup_network", lambda reader, ip: Network(714, "APPLE-ENGINEERING", None)
+        app.extensions["heedful_geo"],
+        "place",
+        lambda address: (None, Network(714, "APPLE-ENGINEERING", None)),
     )
     campaign = email.campaign()
     recipient = email.recipient("ma@example.com", True)
