@@ -37,6 +37,9 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Non
     extensions.limiter.init_app(app)
     init_database(app)
     errors.init_app(app)
+    from app import security_headers
+
+    security_headers.init_app(app)
 
     from app.accounts import auth
     from app.consent import cache

@@ -128,6 +128,7 @@ class CollectEndpoint:
         headers = [
             ("Content-Type", "application/json"),
             ("Content-Length", str(len(body))),
+            ("X-Content-Type-Options", "nosniff"),
             *answer.headers.items(),
         ]
         start_response(f"{status.value} {status.phrase}", headers)
