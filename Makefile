@@ -13,7 +13,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-run: $(STAMP)
+# The free GeoIP databases, fetched once at setup from the npm registry (never at run or
+# test time). Without npm or a network, the demo runs with location unknown.
+GEOIP := instance/geoip/sources.json
+
+$(GEOIP): | $(STAMP)
+	$(DEV_ENV) $(BIN)/heedful geoip update || \
+	  echo "GeoIP databases not installed: location stays unknown (README, Deployment)"
+
+run: $(STAMP) $(GEOIP)
 	$(DEV_ENV) $(BIN)/flask --app wsgi db upgrade
 	$(DEV_ENV) $(BIN)/heedful seed-demo
 	@echo "Serving http://127.0.0.1:5000  (demo page: /demo, console: /admin)"

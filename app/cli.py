@@ -21,9 +21,11 @@ heedful = AppGroup("heedful", help="Manage Heedful sites, users, tokens and data
 site_group = AppGroup("site", help="Sites that embed the banner.")
 user_group = AppGroup("user", help="Staff accounts for /admin.")
 token_group = AppGroup("token", help="Bearer tokens for the reports and email APIs.")
+geoip_group = AppGroup("geoip", help="The free GeoIP databases in instance/geoip/.")
 heedful.add_command(site_group)
 heedful.add_command(user_group)
 heedful.add_command(token_group)
+heedful.add_command(geoip_group)
 
 DEMO_SITE_KEY = "demo"
 DEMO_ADMIN_EMAIL = "admin@heedful.test"
@@ -159,3 +161,22 @@ def demo(events: int, seed: int | None) -> None:
     with click.progressbar(length=events, label="Simulating visits") as bar:
         summary = generate(site, events, rng, progress=bar.update)
     click.echo(json.dumps(summary, sort_keys=True))
+
+
+@geoip_group.command("update")
+@click.option("--npm", default="npm", show_default=True, help="The npm executable to fetch with.")
+def geoip_update(npm: str) -> None:
+    """Fetch the free GeoIP databases from the npm registry into instance/geoip/."""
+    from app.geoip_update import GeoipUpdateError, geoip_dir, update
+
+    target = geoip_dir(current_app.instance_path)
+    try:
+        sources = update(target, npm=npm)
+    except GeoipUpdateError as exc:
+        _fail(str(exc))
+    for source in sources:
+        click.echo(
+            f"{source['kind']}: {source['package']} {source['version']} ({source['licence']})"
+            f" -> {target / source['file']} ({source['bytes'] / 1e6:.1f} MB)"
+        )
+    click.echo("Running workers keep the files they opened: restart them to read these.")

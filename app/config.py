@@ -68,8 +68,10 @@ def load_config(
         "SECRET_KEY": secret,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
-        "HEEDFUL_GEOIP_CITY_DB": env.get("HEEDFUL_GEOIP_CITY_DB") or None,
-        "HEEDFUL_GEOIP_ASN_DB": env.get("HEEDFUL_GEOIP_ASN_DB") or None,
+        "HEEDFUL_GEOIP_CITY_DB": env.get("HEEDFUL_GEOIP_CITY_DB")
+        or bundled_geoip(instance_path, "country"),
+        "HEEDFUL_GEOIP_ASN_DB": env.get("HEEDFUL_GEOIP_ASN_DB")
+        or bundled_geoip(instance_path, "asn"),
         "HEEDFUL_REDIS_URL": env.get("HEEDFUL_REDIS_URL") or None,
         "HEEDFUL_TRUSTED_PROXIES": trusted,
         "HEEDFUL_PUBLIC_URL": env.get("HEEDFUL_PUBLIC_URL") or None,
@@ -89,6 +91,17 @@ def load_config(
         "RATELIMIT_HEADERS_ENABLED": True,
         "MAX_CONTENT_LENGTH": 1024 * 1024,
     }
+
+
+# `heedful geoip update` (app/geoip_update.py) installs the free databases here, one file
+# per kind; the settings point at them by default once they exist.
+GEOIP_DIR = "geoip"
+
+
+def bundled_geoip(instance_path: str, kind: str) -> str | None:
+    """``instance/geoip/{kind}.mmdb`` when it has been installed, else None."""
+    path = Path(instance_path) / GEOIP_DIR / f"{kind}.mmdb"
+    return str(path) if path.is_file() else None
 
 
 def engine_options(url: str) -> dict[str, Any]:

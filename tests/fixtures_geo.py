@@ -59,3 +59,26 @@ def build_asn_db(path: Path) -> Path:
         )
     writer.to_db_file(str(path))
     return path
+
+
+# The free country databases `heedful geoip update` installs (ip-location-db) hold one flat
+# field per network; GeoLite2-Country holds the City layout without subdivisions or city.
+COUNTRY_NETWORKS = {
+    "81.2.69.0/24": "GB",
+    "203.0.113.0/24": "DE",
+    "2001:db8:1::/48": "SE",
+}
+
+
+def build_country_db(path: Path, layout: str = "ip-location-db") -> Path:
+    """A country-only database, in the ``ip-location-db`` or the ``geolite2`` layout."""
+    database_type = "country" if layout == "ip-location-db" else "GeoLite2-Country"
+    writer = MMDBWriter(ip_version=6, database_type=database_type, ipv4_compatible=True)
+    for network, country in COUNTRY_NETWORKS.items():
+        if layout == "ip-location-db":
+            record: dict = {"country_code": country}
+        else:
+            record = {"country": {"iso_code": country, "names": {"en": country}}}
+        writer.insert_network(IPSet([network]), record)
+    writer.to_db_file(str(path))
+    return path

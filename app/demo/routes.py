@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, render_template
 
 from app.consent.policy import get_site
+from app.geoip_update import read_sources
 
 bp = Blueprint("demo", __name__)
 
@@ -14,7 +15,13 @@ bp = Blueprint("demo", __name__)
 def demo_page(page: str = "") -> str:
     site_key = current_app.config.get("HEEDFUL_DEMO_SITE_KEY", "demo")
     site = get_site(site_key)
-    return render_template("demo.html", site=site, site_key=site_key, page=page)
+    return render_template(
+        "demo.html",
+        site=site,
+        site_key=site_key,
+        page=page,
+        geoip_sources=read_sources(current_app.instance_path),
+    )
 
 
 @bp.get("/")

@@ -43,11 +43,18 @@ def _record(reader: maxminddb.Reader | None, ip: str | None) -> dict[str, Any] |
 
 def lookup_location(reader: maxminddb.Reader | None, ip: str | None) -> Location | None:
     """Country (ISO code), first subdivision and English city name of ``ip``; None when
-    unknown. Reads the GeoIP2/GeoLite2 City record layout (DB-IP's City Lite shares it)."""
+    unknown. Reads the GeoIP2/GeoLite2 City record layout (DB-IP's City Lite shares it), and
+    country-only databases: GeoLite2-Country, or the flat ``{"country_code": …}`` records of
+    the free ip-location-db files that ``heedful geoip update`` installs. Region and city
+    are then unknown (None)."""
     record = _record(reader, ip)
     if record is None:
         return None
-    country = (record.get("country") or record.get("registered_country") or {}).get("iso_code")
+    country = (record.get("country") or record.get("registered_country") or {}).get(
+        "iso_code"
+    ) or record.get("country_code")
+    if not isinstance(country, str):
+        country = None
     subdivisions = record.get("subdivisions") or [{}]
     city_names = (record.get("city") or {}).get("names") or {}
     return Location(
