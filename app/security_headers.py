@@ -16,6 +16,8 @@ import hashlib
 
 from flask import Flask, Response, request
 
+from app.assets import asset_bytes
+
 PAGE_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
@@ -23,7 +25,7 @@ PAGE_POLICY = (
 )
 # An API answer is data: if a browser is ever made to render one, it may load nothing.
 API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-# One year; a host that serves Heedful serves it over https only once HSTS is on.
+# One year: once a browser has seen it, it uses only https for this host.
 HSTS = "max-age=31536000; includeSubDomains"
 REFERRER_POLICY = "same-origin"
 # Served to other sites' pages and to mail clients: nosniff only.
@@ -34,8 +36,6 @@ DEMO_ENDPOINT = "demo.demo_page"
 
 def banner_style_hash() -> str:
     """The CSP hash source of the ``<style>`` text heedful.js inserts (its minified CSS)."""
-    from app.assets import asset_bytes
-
     digest = hashlib.sha256(asset_bytes("heedful.css").minified).digest()
     return f"'sha256-{base64.b64encode(digest).decode()}'"
 
