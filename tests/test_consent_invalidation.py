@@ -21,11 +21,12 @@ import redis
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
 
 from app.consent import service
 from app.consent.cache import consent_allows, shared_cache
+from app.consent.service import withdraw_consent
 from app.extensions import db
 from app.models import ConsentRecord, StampOutbox
 from app.models.analytics import Event
@@ -325,3 +326,72 @@ def test_two_hosts_on_postgresql_without_redis_share_a_withdrawal(
     with hosts(database_url, tmp_path, None, None) as (writer, reader):
         seen_after = _withdraw_on_one_host_and_time_the_other(writer, reader, app)
     print(f"withdrawal seen by the other host after {seen_after * 1000:.0f} ms")
+
+
+# --- PostgreSQL without Redis, in process ---------------------------------------------
+
+
+def _listening(app: Flask) -> None:
+    """Start ``app``'s listener and wait until it hears other hosts."""
+    with app.app_context():
+        generations = shared_cache().generations
+    generations.start()
+    _wait_for(lambda: generations.listening, timeout=10)
+
+
+@needs_postgresql
+def test_a_notify_carries_a_withdrawal_to_a_host_with_a_stamp_file_of_its_own(
+    app: Flask, database_url: str, site: str, tmp_path: Path
+) -> None:
+    with (
+        extra_app(database_url, tmp_path / "a") as host_a,
+        extra_app(database_url, tmp_path / "b") as host_b,
+    ):
+        _freeze_cache_clock(host_a)  # so only the notification can tell host A
+        _listening(host_a)
+        consent_id = give_consent(host_b.test_client())["consent_id"]
+        assert _allows(host_a, consent_id)
+        assert (
+            host_b.test_client().post(f"/api/v1/consent/{consent_id}/withdraw").status_code == 200
+        )
+        seen_after = _wait_for(lambda: not _allows(host_a, consent_id), timeout=SEEN_WITHIN)
+        print(f"notification seen after {seen_after * 1000:.0f} ms")
+
+
+@needs_postgresql
+def test_a_host_whose_listener_is_cut_off_asks_the_database(
+    app: Flask, database_url: str, site: str, tmp_path: Path
+) -> None:
+    with (
+        extra_app(database_url, tmp_path / "a") as host_a,
+        extra_app(database_url, tmp_path / "b") as host_b,
+    ):
+        _freeze_cache_clock(host_a)
+        _listening(host_a)
+        consent_id = give_consent(host_b.test_client())["consent_id"]
+        assert _allows(host_a, consent_id)
+        with host_a.app_context():
+            generations = shared_cache().generations
+        connect = generations._connect
+
+        def unreachable() -> Any:
+            raise OSError("PostgreSQL is out of reach")
+
+        generations._connect = unreachable
+        with host_a.app_context():
+            # The listener's connection dies (this very backend, nobody else's).
+            db.session.execute(
+                text("SELECT pg_terminate_backend(:pid)"), {"pid": generations.backend_pid}
+            )
+            db.session.commit()
+            db.session.remove()
+        _wait_for(lambda: not generations.listening, timeout=5)
+        # Withdrawn while host A hears nothing: its stamps are unreadable, so it asks.
+        with host_b.app_context():
+            withdraw_consent(consent_id)
+            db.session.remove()
+        assert not _allows(host_a, consent_id)
+        assert collect(host_a.test_client(), consent_id).get_json()["accepted"] == 0
+        generations._connect = connect
+        _listening(host_a)  # back, with its cache dropped
+        assert not _allows(host_a, consent_id)

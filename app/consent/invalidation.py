@@ -79,8 +79,11 @@ class Deliverer:
 
     def acknowledge(self, ids: Iterable[int]) -> None:
         with self._lock:
+            first = not self._acked
             self._acked.update(ids)
         self.start()
+        if first:
+            self._wake.set()
 
     def retry(self, rows: dict[int, int]) -> None:
         with self._lock:
@@ -125,7 +128,7 @@ class Deliverer:
             if self._pending:
                 return delay
             if self._acked:
-                return ACK_BATCH_SECONDS
+                return 0.0
         return max(0.0, SCAN_SECONDS - (time.monotonic() - self._last_scan))
 
     def _run(self) -> None:
@@ -133,6 +136,10 @@ class Deliverer:
         while not self._stop.is_set():
             self._wake.wait(self._timeout(delay))
             self._wake.clear()
+            with self._lock:
+                only_acks = bool(self._acked) and not self._pending
+            if only_acks:  # gather a batch of delivered rows to delete in one statement
+                self._stop.wait(max(ACK_BATCH_SECONDS, delay))
             if self._stop.is_set():
                 break
             scan = time.monotonic() - self._last_scan >= SCAN_SECONDS

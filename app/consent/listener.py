@@ -50,6 +50,7 @@ class NotifiedGenerations:
         self._connect = connect
         self._on_reset = on_reset
         self._ready = False
+        self.backend_pid: int | None = None  # the listening connection's, for operators
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -89,6 +90,7 @@ class NotifiedGenerations:
                 conn = self._connect()
                 channel = conn.execute(f"SELECT {CHANNEL_SQL}").fetchone()[0]
                 conn.execute(f'LISTEN "{channel}"')
+                self.backend_pid = conn.info.backend_pid
                 self._on_reset()
                 self._ready = True
                 warned = False
