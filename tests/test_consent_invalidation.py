@@ -395,3 +395,11 @@ def test_a_host_whose_listener_is_cut_off_asks_the_database(
         generations._connect = connect
         _listening(host_a)  # back, with its cache dropped
         assert not _allows(host_a, consent_id)
+
+
+def test_postgresql_without_redis_on_a_driver_that_cannot_listen_is_refused() -> None:
+    from app.consent.cache import _require_psycopg
+
+    _require_psycopg("postgresql+psycopg://app@db/heedful")
+    with pytest.raises(RuntimeError, match="LISTEN/NOTIFY.*HEEDFUL_REDIS_URL"):
+        _require_psycopg("postgresql+psycopg2://app@db/heedful")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import select
+from sqlalchemy import make_url, select
 
 from app.clock import utcnow
 from app.consent.generations import (
@@ -155,6 +155,7 @@ def init_app(app: Flask) -> None:
     else:
         local = MmapGenerations(Path(app.instance_path) / f"consent-gen-{namespace}.bin")
         if url.startswith("postgresql"):
+            _require_psycopg(url)
             cache.generations = NotifiedGenerations(
                 local, connect=lambda: _listening_connection(app), on_reset=cache.clear
             )
@@ -165,17 +166,22 @@ def init_app(app: Flask) -> None:
     app.extensions["heedful_consent_cache"] = cache
 
 
+def _require_psycopg(url: str) -> None:
+    """Refuse at start-up a set-up whose hosts could not hear each other's changes."""
+    if make_url(url).get_driver_name() != "psycopg":
+        raise RuntimeError(
+            "PostgreSQL without HEEDFUL_REDIS_URL: hosts share consent changes by "
+            "LISTEN/NOTIFY, which needs the psycopg 3 driver; use a postgresql+psycopg:// "
+            "URL, or set HEEDFUL_REDIS_URL"
+        )
+
+
 def _listening_connection(app: Flask) -> Any:
     """A psycopg connection of its own, made as the app's engine makes them."""
     import psycopg
 
     with app.app_context():
         engine = db.engine
-    if engine.dialect.driver != "psycopg":
-        raise RuntimeError(
-            "several hosts on PostgreSQL without HEEDFUL_REDIS_URL share changes by "
-            "LISTEN/NOTIFY, which needs the psycopg driver: use postgresql+psycopg://"
-        )
     args, params = engine.dialect.create_connect_args(engine.url)
     params.update(app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}).get("connect_args", {}))
     params.setdefault("connect_timeout", 5)
