@@ -91,6 +91,7 @@ def app(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         db.create_all()
     yield application
     with application.app_context():
+        shared_cache().stop()
         db.session.remove()
         db.engine.dispose()
 

@@ -14,6 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
+from app.consent.cache import shared_cache
 from app.extensions import db
 from tests.conftest import test_config
 
@@ -29,6 +30,7 @@ def extra_app(database_url: str, instance_path: Path | str, **config: Any) -> It
         yield application
     finally:
         with application.app_context():
+            shared_cache().stop()
             db.session.remove()
             db.engine.dispose()
 

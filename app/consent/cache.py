@@ -3,7 +3,8 @@
 Lookups of a site's current policy and of a consent id's latest record are
 cached per process and validated against generation stamps (see
 ``generations.py``), so a withdrawal or a policy bump is seen at once by every
-worker.
+worker. An answer that allows something is trusted for ``ACTIVE_TRUST_SECONDS`` at
+most, and not at all while the stamps cannot be read.
 """
 
 from __future__ import annotations
@@ -19,15 +20,29 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import select
+from sqlalchemy import make_url, select
 
 from app.clock import utcnow
-from app.consent.generations import Generations, MmapGenerations, RedisGenerations
+from app.consent.generations import (
+    Generations,
+    MmapGenerations,
+    RedisGenerations,
+    StampsUnavailable,
+)
+from app.consent.invalidation import Invalidator, Staged
+from app.consent.listener import NotifiedGenerations
 from app.extensions import db
 from app.models import ConsentRecord, PolicyVersion, Site
 
 MAX_ENTRIES = 100_000
-# Defence in depth: even with a lost invalidation, nothing is trusted for long.
+# How long a worker may act on a cached answer that allows something (an active consent,
+# a site's current policy) without asking the database again, whatever the stamps say.
+# An invalidation that never arrives (the writer could not reach Redis) thus stops
+# collection everywhere within this bound. It costs one indexed read per consent id
+# per worker per bound.
+ACTIVE_TRUST_SECONDS = 0.5
+# Answers that allow nothing (withdrawn, unknown) only ever err on the side of not
+# collecting, so they may stay longer.
 MAX_ENTRY_AGE_SECONDS = 60.0
 
 
@@ -69,42 +84,108 @@ def consent_status(state: ConsentState, current_version: int, at: datetime) -> s
 
 
 class _Cache:
-    def __init__(self, generations: Generations) -> None:
-        self.generations = generations
+    def __init__(self) -> None:
+        self.generations: Generations
+        self.invalidator: Invalidator
+        self.clock: Callable[[], float] = time.monotonic
         self._entries: OrderedDict[str, tuple[int, float, Any]] = OrderedDict()
         self._lock = threading.Lock()
+        self._started = False
 
-    def get(self, key: str, load: Callable[[], Any], *, stamp_key: str | None = None) -> Any:
-        stamp = self.generations.get(stamp_key or key)
+    def get(
+        self,
+        key: str,
+        load: Callable[[], Any],
+        *,
+        stamp_key: str | None = None,
+        trust: Callable[[Any], float] | None = None,
+    ) -> Any:
+        """The cached value of ``key`` while its stamp is unchanged and it is younger than
+        ``trust(value)`` seconds (60 by default); else ``load()``. Stamps that cannot be
+        read mean the database is asked and nothing is kept."""
+        if not self._started:
+            self._start()
+        try:
+            stamp = self.generations.get(stamp_key or key)
+        except StampsUnavailable:
+            return load()
+        now = self.clock()
         with self._lock:
             entry = self._entries.get(key)
-            fresh = entry is not None and entry[0] == stamp
-            if fresh and time.monotonic() - entry[1] < MAX_ENTRY_AGE_SECONDS:
+            if entry is not None and entry[0] == stamp and now < entry[1]:
                 self._entries.move_to_end(key)
                 return entry[2]
         value = load()
+        expires = now + (trust(value) if trust is not None else MAX_ENTRY_AGE_SECONDS)
         with self._lock:
-            self._entries[key] = (stamp, time.monotonic(), value)
+            self._entries[key] = (stamp, expires, value)
             self._entries.move_to_end(key)
             while len(self._entries) > MAX_ENTRIES:
                 self._entries.popitem(last=False)
         return value
 
+    def _start(self) -> None:
+        # First use, not import or app creation: CLI commands start no threads.
+        self._started = True
+        deliverer = self.invalidator.deliverer
+        if deliverer is not None:
+            deliverer.start()
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+    def stop(self) -> None:
+        """End this process's listener and deliverer threads (tests, app disposal)."""
+        for worker in (self.generations, self.invalidator.deliverer):
+            stop = getattr(worker, "stop", None)
+            if stop is not None:
+                stop()
+        self._started = False
 
 
 def init_app(app: Flask) -> None:
     url = app.config["SQLALCHEMY_DATABASE_URI"]
     namespace = hashlib.sha256(url.encode()).hexdigest()[:12]
     redis_url = app.config.get("HEEDFUL_REDIS_URL")
-    generations: Generations
+    cache = _Cache()
     if redis_url:
-        generations = RedisGenerations(redis_url, namespace)
+        cache.generations = RedisGenerations(redis_url, namespace, on_recover=cache.clear)
+        mode = "outbox"
     else:
-        generations = MmapGenerations(Path(app.instance_path) / f"consent-gen-{namespace}.bin")
-    app.extensions["heedful_consent_cache"] = _Cache(generations)
+        local = MmapGenerations(Path(app.instance_path) / f"consent-gen-{namespace}.bin")
+        if url.startswith("postgresql"):
+            _require_psycopg(url)
+            cache.generations = NotifiedGenerations(
+                local, connect=lambda: _listening_connection(app), on_reset=cache.clear
+            )
+            mode = "notify"
+        else:
+            cache.generations, mode = local, "local"
+    cache.invalidator = Invalidator(app, cache.generations, mode)
+    app.extensions["heedful_consent_cache"] = cache
+
+
+def _require_psycopg(url: str) -> None:
+    """Refuse at start-up a set-up whose hosts could not hear each other's changes."""
+    if make_url(url).get_driver_name() != "psycopg":
+        raise RuntimeError(
+            "PostgreSQL without HEEDFUL_REDIS_URL: hosts share consent changes by "
+            "LISTEN/NOTIFY, which needs the psycopg 3 driver; use a postgresql+psycopg:// "
+            "URL, or set HEEDFUL_REDIS_URL"
+        )
+
+
+def _listening_connection(app: Flask) -> Any:
+    """A psycopg connection of its own, made as the app's engine makes them."""
+    import psycopg
+
+    with app.app_context():
+        engine = db.engine
+    args, params = engine.dialect.create_connect_args(engine.url)
+    params.update(app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}).get("connect_args", {}))
+    params.setdefault("connect_timeout", 5)
+    return psycopg.connect(*args, **params, autocommit=True)
 
 
 def shared_cache() -> _Cache:
@@ -119,15 +200,32 @@ def _consent_key(consent_id: str) -> str:
     return "consent:" + consent_id
 
 
+def site_stamp_keys(site_key: str) -> tuple[str, ...]:
+    return (_site_key(site_key), "sites")
+
+
+def consent_stamp_keys(consent_id: str) -> tuple[str, ...]:
+    return (_consent_key(consent_id),)
+
+
+def stage_invalidation(keys: tuple[str, ...]) -> Staged:
+    """Inside the transaction that changes what ``keys`` name (see ``invalidation.py``);
+    hand the result to ``deliver_invalidation`` once it has committed."""
+    return shared_cache().invalidator.stage(keys)
+
+
+def deliver_invalidation(staged: Staged) -> None:
+    shared_cache().invalidator.deliver(staged)
+
+
 def invalidate_site(site_key: str) -> None:
-    """Call after committing a change to a site or its policy."""
-    shared_cache().generations.bump(_site_key(site_key))
-    shared_cache().generations.bump("sites")
+    """Call after committing a change to a site or its policy that staged nothing."""
+    shared_cache().invalidator.after_commit(site_stamp_keys(site_key))
 
 
 def invalidate_consent(consent_id: str) -> None:
-    """Call after committing a record for (or erasing) ``consent_id``."""
-    shared_cache().generations.bump(_consent_key(consent_id))
+    """Call after committing a change for (or erasing) ``consent_id`` that staged nothing."""
+    shared_cache().invalidator.after_commit(consent_stamp_keys(consent_id))
 
 
 def load_site_snapshot(site_key: str) -> SiteSnapshot | None:
@@ -160,7 +258,19 @@ def site_snapshot(site_key: str, *, cached: bool = True) -> SiteSnapshot | None:
     """The site and its current policy version, or None for an unknown key."""
     if not cached:
         return load_site_snapshot(site_key)
-    return shared_cache().get(_site_key(site_key), lambda: load_site_snapshot(site_key))
+    return shared_cache().get(
+        _site_key(site_key), lambda: load_site_snapshot(site_key), trust=_site_trust
+    )
+
+
+def _site_trust(snapshot: SiteSnapshot | None) -> float:
+    # The snapshot decides which records are stale, so it is an "allows" answer too.
+    return MAX_ENTRY_AGE_SECONDS if snapshot is None else ACTIVE_TRUST_SECONDS
+
+
+def _consent_trust(state: ConsentState | None) -> float:
+    allows = state is not None and state.kind == "choice"
+    return ACTIVE_TRUST_SECONDS if allows else MAX_ENTRY_AGE_SECONDS
 
 
 def load_consent_state(
@@ -198,6 +308,7 @@ def latest_consent(site_id: int, consent_id: str, *, cached: bool = True) -> Con
         f"{site_id}:{consent_id}",
         lambda: load_consent_state(site_id, consent_id),
         stamp_key=_consent_key(consent_id),
+        trust=_consent_trust,
     )
 
 

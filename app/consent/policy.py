@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from app.collection.urls import DEFAULT_DOWNLOAD_EXTENSIONS
-from app.consent.cache import invalidate_site
+from app.consent.cache import deliver_invalidation, site_stamp_keys, stage_invalidation
 from app.consent.default_texts import (
     DEFAULT_CATEGORIES,
     DEFAULT_CONSENT_DAYS,
@@ -68,8 +68,9 @@ def create_site(name: str, domains: list[str], *, key: str | None = None) -> Sit
         )
     )
     db.session.add(site)
+    staged = stage_invalidation(site_stamp_keys(site.key))
     db.session.commit()
-    invalidate_site(site.key)
+    deliver_invalidation(staged)
     return site
 
 
@@ -126,8 +127,9 @@ def update_policy(
         return current
     policy = PolicyVersion(version=current.version + 1, **copy.deepcopy(candidate))
     site.policies.append(policy)
+    staged = stage_invalidation(site_stamp_keys(site.key))
     db.session.commit()
-    invalidate_site(site.key)
+    deliver_invalidation(staged)
     return policy
 
 

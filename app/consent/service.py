@@ -10,7 +10,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from app.clock import utcnow
-from app.consent.cache import consent_state_of, consent_status, invalidate_consent
+from app.consent.cache import (
+    consent_stamp_keys,
+    consent_state_of,
+    consent_status,
+    deliver_invalidation,
+    stage_invalidation,
+)
+from app.consent.invalidation import Staged
 from app.consent.policy import require_site, resolve_language, texts_hash
 from app.database import commit_retrying
 from app.errors import ApiError, bad_request
@@ -67,25 +74,41 @@ def _lock_history(consent_id: str) -> None:
         db.session.execute(select(func.pg_advisory_xact_lock(func.hashtext(consent_id))))
 
 
-def _append(record: ConsentRecord) -> ConsentRecord:
-    """Insert ``record`` as the next in its consent id's history, retrying on races."""
+def _busy() -> ApiError:
+    error = ApiError(503, "consent store is busy, try again")
+    error.headers["Retry-After"] = "1"
+    return error
+
+
+def _append(record: ConsentRecord, *, unless_withdrawn: bool = False) -> ConsentRecord:
+    """Insert ``record`` as the next in its consent id's history, retrying on races.
+
+    With ``unless_withdrawn``, a history that already ends in a withdrawal is left as it
+    is and that withdrawal returned: a retried withdrawal appends nothing.
+    """
+    staged: list[Staged] = []
 
     def write() -> ConsentRecord:
+        staged.clear()
         _lock_history(record.consent_id)
         latest = db.session.scalar(
-            select(func.max(ConsentRecord.seq)).where(ConsentRecord.consent_id == record.consent_id)
+            select(ConsentRecord)
+            .where(ConsentRecord.consent_id == record.consent_id)
+            .order_by(ConsentRecord.seq.desc())
+            .limit(1)
         )
-        record.seq = (latest or 0) + 1
+        if unless_withdrawn and latest is not None and latest.kind == "withdrawal":
+            return latest
+        record.seq = (latest.seq if latest is not None else 0) + 1
         db.session.add(record)
+        # In the same transaction: the change and the news of it commit together.
+        staged.append(stage_invalidation(consent_stamp_keys(record.consent_id)))
         return record
 
-    commit_retrying(
-        write,
-        attempts=WRITE_ATTEMPTS,
-        busy=lambda: ApiError(503, "consent store is busy, try again"),
-    )
-    invalidate_consent(record.consent_id)
-    return record
+    written = commit_retrying(write, attempts=WRITE_ATTEMPTS, busy=_busy)
+    for invalidation in staged:
+        deliver_invalidation(invalidation)
+    return written
 
 
 def _expiry(
@@ -163,7 +186,8 @@ def record_status(record: ConsentRecord, site: Site, at: datetime | None = None)
 
 
 def withdraw_consent(consent_id: str) -> tuple[ConsentRecord, Site]:
-    """Append a withdrawal: every optional category off, from now on."""
+    """Append a withdrawal: every optional category off, from now on. An id already
+    withdrawn keeps its withdrawal, which is returned (a retry appends nothing)."""
     latest, site = latest_with_site(consent_id)
     policy = site.current_policy
     now = utcnow()
@@ -184,4 +208,4 @@ def withdraw_consent(consent_id: str) -> tuple[ConsentRecord, Site]:
         recorded_at=now,
         expires_at=now + timedelta(days=policy.refusal_days),
     )
-    return _append(record), site
+    return _append(record, unless_withdrawn=True), site

@@ -4,7 +4,7 @@ from app.models import analytics as _analytics  # noqa: F401
 from app.models import email as _email  # noqa: F401
 from app.models.account import ROLES, ApiToken, User
 from app.models.append_only import AppendOnlyError
-from app.models.consent import ConsentRecord
+from app.models.consent import ConsentRecord, StampOutbox
 from app.models.site import PolicyVersion, Site
 
 __all__ = [
@@ -14,5 +14,6 @@ __all__ = [
     "ConsentRecord",
     "PolicyVersion",
     "Site",
+    "StampOutbox",
     "User",
 ]

@@ -73,3 +73,18 @@ class ConsentRecord(db.Model):
 
 # Erasure deletes with a bulk statement in app.privacy; nothing else may.
 make_append_only(ConsentRecord, what="consent records", erased_by="a data-subject erasure")
+
+
+class StampOutbox(db.Model):
+    """A cache invalidation still to be delivered to the shared stamps in Redis.
+
+    Written in the transaction that adds a consent record or changes a site's policy, so
+    a committed change always leaves one, and deleted once Redis holds the new stamp. It
+    names the stamp slot only, never the consent id.
+    """
+
+    __tablename__ = "stamp_outbox"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
