@@ -202,3 +202,23 @@ def test_a_batch_that_timed_out_inside_a_group_is_stored_whole_or_not_at_all(app
         paths = set(db.session.scalars(select(Event.path)))
         assert paths == {"/lead", "/member/0", "/member/1", "/member/2"}
         db.session.remove()
+
+
+def test_a_group_the_store_failed_is_not_retried_job_by_job(app, site):
+    """A store that is gone, full or too slow fails the whole group at once: retried one by
+    one, each job would wait out its own timeout."""
+    import sqlalchemy as sa
+
+    with app.app_context():
+        writer = GroupWriter(db.engine)
+        calls: list[int] = []
+
+        def failing(jobs):
+            calls.append(len(jobs))
+            raise sa.exc.OperationalError("INSERT", None, Exception("database or disk is full"))
+
+        writer.store._write = failing
+        jobs = [WriteJob(events=[event_row(1, f"/{i}")]) for i in range(3)]
+        writer.store.write_group(jobs)
+        assert calls == [3]
+        assert all(isinstance(job.error, sa.exc.OperationalError) for job in jobs)
