@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,6 +113,7 @@ class DatabaseTimeouts:
     keepalive_interval: int = 2  # idle + interval * count = 11 s without traffic
     keepalive_count: int = 3
     pool: float = 3.0  # waiting for a free connection of the engine's pool
+    ping: float = 2.0  # the pool's check of an idle connection (SELECT 1) before use
     sqlite_busy: float = 5.0  # SQLite's busy timeout: waiting for another writer
 
     @property
@@ -154,9 +156,24 @@ class DatabaseTimeouts:
         return " ".join(f"-c {name}={round(value * 1000)}" for name, value in settings.items())
 
 
-def database_timeouts(env: Mapping[str, str] | None = None) -> DatabaseTimeouts:
+# A command-line job (a migration's index build, a rollup rebuild, a purge) may run one
+# statement for minutes, and holds no request thread while it does.
+COMMAND_STATEMENT_TIMEOUT = 3600.0
+COMMANDS = frozenset({"heedful", "flask"})
+
+
+def database_timeouts(
+    env: Mapping[str, str] | None = None, *, command: bool | None = None
+) -> DatabaseTimeouts:
+    """The timeouts for this process: a server's, or (``command``; by default, when the
+    process is ``heedful`` or ``flask``) a command-line job's, whose statements may run
+    for up to an hour unless ``HEEDFUL_DB_STATEMENT_TIMEOUT`` says otherwise."""
     env = os.environ if env is None else env
-    statement = _float(env, "HEEDFUL_DB_STATEMENT_TIMEOUT", DatabaseTimeouts.statement)
+    if command is None:
+        # ``flask run`` serves requests: a server's timeouts.
+        command = bool(sys.argv) and Path(sys.argv[0]).name in COMMANDS and "run" not in sys.argv
+    default = COMMAND_STATEMENT_TIMEOUT if command else DatabaseTimeouts.statement
+    statement = _float(env, "HEEDFUL_DB_STATEMENT_TIMEOUT", default)
     if not statement > 0:
         raise ConfigError("HEEDFUL_DB_STATEMENT_TIMEOUT must be more than 0 (seconds)")
     return DatabaseTimeouts(statement=statement)

@@ -41,7 +41,7 @@ def test_the_timeouts_reach_both_backends_engine_options() -> None:
 
 def test_the_statement_timeout_can_be_raised_for_long_jobs() -> None:
     assert database_timeouts({"HEEDFUL_DB_STATEMENT_TIMEOUT": "600"}).statement == 600
-    assert database_timeouts({}).statement == DatabaseTimeouts.statement
+    assert database_timeouts({}, command=False).statement == DatabaseTimeouts.statement
     with pytest.raises(ConfigError):
         database_timeouts({"HEEDFUL_DB_STATEMENT_TIMEOUT": "0"})
 
@@ -118,3 +118,10 @@ def test_an_open_breaker_frees_waiting_exchanges_and_admits_one_probe(database_u
     assert probe.execute("SELECT 1").fetchone() == (1,)  # the answer closes it
     assert breaker.opened_at is None
     probe.close()
+
+
+def test_command_line_jobs_may_run_long_statements() -> None:
+    assert database_timeouts({}, command=True).statement == 3600
+    assert database_timeouts({}, command=False).statement == DatabaseTimeouts.statement
+    explicit = {"HEEDFUL_DB_STATEMENT_TIMEOUT": "60"}
+    assert database_timeouts(explicit, command=True).statement == 60
