@@ -176,6 +176,9 @@ def database_timeouts(
     statement = _float(env, "HEEDFUL_DB_STATEMENT_TIMEOUT", default)
     if not statement > 0:
         raise ConfigError("HEEDFUL_DB_STATEMENT_TIMEOUT must be more than 0 (seconds)")
+    if command:
+        # A job may also think between statements of one transaction (an export, a demo).
+        return DatabaseTimeouts(statement=statement, idle_in_transaction=COMMAND_STATEMENT_TIMEOUT)
     return DatabaseTimeouts(statement=statement)
 
 

@@ -125,3 +125,4 @@ def test_command_line_jobs_may_run_long_statements() -> None:
     assert database_timeouts({}, command=False).statement == DatabaseTimeouts.statement
     explicit = {"HEEDFUL_DB_STATEMENT_TIMEOUT": "60"}
     assert database_timeouts(explicit, command=True).statement == 60
+    assert database_timeouts({}, command=True).idle_in_transaction == 3600
