@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -33,6 +34,10 @@ class TempCluster:
         if os.geteuid() == 0:
             if shutil.which("runuser") is None:
                 pytest.skip("running as root without runuser: cannot run initdb as postgres")
+            try:
+                pwd.getpwnam("postgres")
+            except KeyError:
+                pytest.skip("running as root with no postgres OS user to run initdb as")
             self.as_user = ["runuser", "-u", "postgres", "--"]
         self.root = Path(tempfile.mkdtemp(prefix="heedful-pg-"))
         self.data = self.root / "data"
