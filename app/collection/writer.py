@@ -60,6 +60,8 @@ class GroupWriter:
         withdrawn from the queue (not stored), or a leader was already writing it in one
         transaction, which may still commit. Only a return means "stored"."""
         self._after_fork()
+        if self._stalled(time.monotonic()):
+            raise WriteTimeout("the event store is not answering")  # spare the conversion
         # Converting rows is the costly part of a write: do it here, before queueing, so
         # the leader holds the write turn only to send and commit.
         self.store.prepare(job)
@@ -67,17 +69,18 @@ class GroupWriter:
         now = time.monotonic()
         deadline = now + self.timeouts.write_wait
         with self._mutex:
-            since = self._writing_since
-            if since is not None and now - since > self.timeouts.write_stalled:
+            if self._stalled(now):
                 # The store has not answered the current group for seconds (a healthy
                 # commit takes milliseconds): refuse at once rather than hold this thread,
                 # so the process keeps threads for what needs no database.
                 raise WriteTimeout("the event store is not answering")
             self._queue.append(waiter)
             while not waiter.done and self._queue[0] is not waiter:
-                remaining = deadline - time.monotonic()
-                if remaining > 0:
-                    waiter.wakeup.wait(remaining)
+                now = time.monotonic()
+                if now < deadline and not self._stalled(now):
+                    # Woken by its leader; or, while a group is slow, often enough to
+                    # notice a stall and let this thread go.
+                    waiter.wakeup.wait(min(deadline - now, self.timeouts.write_stalled / 4))
                     continue
                 if waiter.taken:
                     # A leader is writing it in one transaction: it may still commit (a
@@ -90,6 +93,10 @@ class GroupWriter:
             self._lead(waiter)
         if job.error is not None:
             raise job.error
+
+    def _stalled(self, now: float) -> bool:
+        since = self._writing_since
+        return since is not None and now - since > self.timeouts.write_stalled
 
     def _lead(self, leader: _Waiter) -> None:
         """Write the group headed by ``leader``. Each wait in here is bounded by the
