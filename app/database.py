@@ -29,20 +29,22 @@ T = TypeVar("T")
 
 
 class _Breaker:
-    """Whether one PostgreSQL server answers, as this process last saw it. After an
-    exchange got no answer at all within the client deadline, new work is refused at once
-    (one exchange at a time still tries, and its answer closes the breaker again), so that
-    requests do not each hold a thread for the whole deadline while the server is frozen.
-    A slow statement does not open it: the server's statement timeout answers first."""
+    """Whether one PostgreSQL server answers, as this process last saw it. Once an exchange
+    got no answer at all in time (a ping in ``ping`` seconds, a statement in
+    ``round_trip``, a connection in ``connect``), it opens: exchanges already waiting give
+    up, and new ones are refused at once, but for one at a time that tries (the probe),
+    whose answer closes it again. So requests do not each hold a thread for a whole
+    deadline while the server is frozen. A slow statement does not open it: the server's
+    statement timeout answers first."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._open = False
+        self.opened_at: float | None = None
         self._probing = False
 
     def admit(self) -> bool:
         with self._lock:
-            if not self._open:
+            if self.opened_at is None:
                 return True
             if self._probing:
                 return False
@@ -51,11 +53,17 @@ class _Breaker:
 
     def answered(self) -> None:
         with self._lock:
-            self._open = self._probing = False
+            self.opened_at, self._probing = None, False
 
     def unanswered(self) -> None:
         with self._lock:
-            self._open, self._probing = True, False
+            if self.opened_at is None:
+                self.opened_at = time.monotonic()
+            self._probing = False
+
+    def opened_since(self, moment: float) -> bool:
+        opened = self.opened_at
+        return opened is not None and opened > moment
 
 
 _breakers: dict[tuple[Any, ...], _Breaker] = {}
@@ -68,16 +76,36 @@ def _breaker_for(cparams: dict[str, Any]) -> _Breaker:
         return _breakers.setdefault(key, _Breaker())
 
 
+class _Abandoned(Exception):
+    pass
+
+
+def _watched(gen: Any, breaker: _Breaker, started: float) -> Any:
+    """``gen``, given up on when the breaker opens while it waits for the server (psycopg's
+    wait loop sends a "nothing ready" tick every interval)."""
+    try:
+        state = next(gen)
+        while True:
+            ready = yield state
+            if not ready and breaker.opened_since(started):
+                raise _Abandoned
+            state = gen.send(ready)
+    except StopIteration as stop:
+        return stop.value
+
+
 class DeadlineConnection(psycopg.Connection):
     """A psycopg connection on which no exchange with the server waits longer than
-    ``round_trip`` seconds. On expiry the connection is closed (its state is unknown) and
-    ``OperationalError`` raised, which SQLAlchemy takes for a disconnect: the connection
-    leaves the pool and the next checkout opens a new one."""
+    ``round_trip`` seconds (a ping: ``ping``). On expiry the connection is closed (its state
+    is unknown) and ``OperationalError`` raised, which SQLAlchemy takes for a disconnect:
+    the connection leaves the pool and the next checkout opens a new one."""
 
     round_trip: float = DatabaseTimeouts().round_trip
+    ping: float = DatabaseTimeouts().ping
     breaker = _Breaker()
     _listening = False
     _finishing = False
+    _pinging = False
 
     def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
         if timeout is not None or self._listening:
@@ -87,13 +115,16 @@ class DeadlineConnection(psycopg.Connection):
         # rollback would turn a 503 into an error inside the error handler.
         if not self._finishing and not self.breaker.admit():
             raise psycopg.OperationalError("the database is not answering; retry later")
+        bound = self.ping if self._pinging else self.round_trip
+        started = time.monotonic()
         try:
-            result = super().wait(gen, interval, self.round_trip)
-        except pg_errors._WaitTimeout as exc:
-            self.breaker.unanswered()
+            result = super().wait(_watched(gen, self.breaker, started), interval, bound)
+        except (pg_errors._WaitTimeout, _Abandoned) as exc:
+            if isinstance(exc, pg_errors._WaitTimeout):
+                self.breaker.unanswered()
             self.pgconn.finish()
             raise psycopg.OperationalError(
-                f"the database did not answer within {self.round_trip:g} s"
+                f"the database did not answer within {bound:g} s"
             ) from exc
         except BaseException:
             self.breaker.answered()  # with an error, but it answered
@@ -123,9 +154,27 @@ class DeadlineConnection(psycopg.Connection):
             self._listening = False
 
 
+def _pinging(do_ping: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    """The pool's pre-ping with the ping's own, short deadline: ``SELECT 1`` takes
+    milliseconds on a server that answers at all, whatever else it is running."""
+
+    @functools.wraps(do_ping)
+    def ping(dbapi_connection: Any) -> bool:
+        if not isinstance(dbapi_connection, DeadlineConnection):
+            return do_ping(dbapi_connection)
+        dbapi_connection._pinging = True
+        try:
+            return do_ping(dbapi_connection)
+        finally:
+            dbapi_connection._pinging = False
+
+    return ping
+
+
 @functools.cache
-def _deadline_class(round_trip: float) -> type[DeadlineConnection]:
-    return type("DeadlineConnection", (DeadlineConnection,), {"round_trip": round_trip})
+def _deadline_class(round_trip: float, ping: float) -> type[DeadlineConnection]:
+    bounds = {"round_trip": round_trip, "ping": ping}
+    return type("DeadlineConnection", (DeadlineConnection,), bounds)
 
 
 def init_app(app: Flask) -> None:
@@ -136,6 +185,7 @@ def init_app(app: Flask) -> None:
         event.listen(engine, "connect", functools.partial(_sqlite_pragmas, timeouts))
     elif engine.dialect.driver == "psycopg" and not engine.dialect.is_async:
         event.listen(engine, "do_connect", functools.partial(_connect_postgresql, timeouts))
+        engine.dialect.do_ping = _pinging(engine.dialect.do_ping)  # type: ignore[method-assign]
 
 
 def _sqlite_pragmas(timeouts: DatabaseTimeouts, dbapi_connection: Any, _record: Any) -> None:
@@ -160,7 +210,7 @@ def _connect_postgresql(
         raise psycopg.OperationalError("the database is not answering; retry later")
     started = time.monotonic()
     try:
-        connection = _deadline_class(timeouts.round_trip).connect(*cargs, **cparams)
+        connection = _deadline_class(timeouts.round_trip, timeouts.ping).connect(*cargs, **cparams)
     except psycopg.OperationalError:
         # Refused at once (a stopped server) says it is down but answering; a connect
         # that used up its timeout says nothing answers.
