@@ -25,7 +25,8 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from app.collection.bulk import BulkInsert
 from app.collection.checkpoint import WalCheckpointer
@@ -137,8 +138,12 @@ class RowStore:
         try:
             self._write(jobs)
         except Exception as exc:
-            if len(jobs) == 1:
-                jobs[0].error = exc
+            if len(jobs) == 1 or isinstance(exc, OperationalError | PoolTimeoutError):
+                # The store itself failed (gone, full, locked, too slow, no free pooled
+                # connection), not one job's rows: one by one, each would only fail
+                # again, a timeout each.
+                for job in jobs:
+                    job.error = exc
                 return
             for job in jobs:
                 try:

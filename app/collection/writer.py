@@ -1,6 +1,11 @@
 """Group commit: the batches of concurrent requests in one process are stored in one
 transaction, so a durable commit (an fsync on SQLite) is shared instead of paid by every
-request. Each request still waits until its rows are committed before answering.
+request. Each request still waits until its rows are committed before answering, for at
+most ``DatabaseTimeouts.write_wait`` seconds (then it answers 503).
+
+What a caller is told: a return means the rows are committed and durable (the endpoint
+answers 202); ``WriteTimeout`` or a database error means they are stored whole or not at
+all, never in part (503: the client retries, and a retried batch carries its batch id).
 """
 
 from __future__ import annotations
@@ -13,11 +18,11 @@ from flask import Flask, current_app
 from sqlalchemy.engine import Engine
 
 from app.collection.store import RowStore, WriteJob, WriteTimeout
+from app.config import DatabaseTimeouts
 
 __all__ = ["GroupWriter", "WriteJob", "WriteTimeout", "group_writer", "init_app"]
 
 MAX_GROUP = 256
-WAIT_SECONDS = 30.0
 
 
 class _Waiter:
@@ -39,41 +44,69 @@ class GroupWriter:
     head; waking every waiter on every commit costs more CPU under load than the inserts.
     Alone, a request writes its own rows at once (no thread hand-off)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, timeouts: DatabaseTimeouts | None = None) -> None:
         self.engine = engine
+        self.timeouts = timeouts or DatabaseTimeouts()
         self.store = RowStore(engine)
         self._mutex = threading.Lock()
         self._queue: deque[_Waiter] = deque()
+        self._writing_since: float | None = None  # when the group being written began
 
     def submit(self, job: WriteJob) -> None:
-        """Store ``job`` durably, or raise the database error that prevented it."""
+        """Store ``job`` durably, or raise the database error that prevented it.
+
+        Raises ``WriteTimeout`` when the store did not confirm within ``write_wait``
+        seconds. The job is then stored whole or not at all, never in part: either it was
+        withdrawn from the queue (not stored), or a leader was already writing it in one
+        transaction, which may still commit. Only a return means "stored"."""
         self._after_fork()
+        if self._stalled(time.monotonic()):
+            raise WriteTimeout("the event store is not answering")  # spare the conversion
         # Converting rows is the costly part of a write: do it here, before queueing, so
         # the leader holds the write turn only to send and commit.
         self.store.prepare(job)
         waiter = _Waiter(job, self._mutex)
-        deadline = time.monotonic() + WAIT_SECONDS
+        now = time.monotonic()
+        deadline = now + self.timeouts.write_wait
         with self._mutex:
+            if self._stalled(now):
+                # The store has not answered the current group for seconds (a healthy
+                # commit takes milliseconds): refuse at once rather than hold this thread,
+                # so the process keeps threads for what needs no database.
+                raise WriteTimeout("the event store is not answering")
             self._queue.append(waiter)
             while not waiter.done and self._queue[0] is not waiter:
-                if waiter.taken:
-                    # A leader is writing it: the outcome is on its way (the database's
-                    # own busy timeout bounds the write).
-                    waiter.wakeup.wait(1.0)
+                now = time.monotonic()
+                if now < deadline and not self._stalled(now):
+                    # Woken by its leader; or, while a group is slow, often enough to
+                    # notice a stall and let this thread go.
+                    waiter.wakeup.wait(min(deadline - now, self.timeouts.write_stalled / 4))
                     continue
-                remaining = deadline - time.monotonic()
-                timed_out = remaining <= 0 or not waiter.wakeup.wait(remaining)
-                if timed_out and not (waiter.done or waiter.taken or self._queue[0] is waiter):
-                    # Not in a group yet: withdraw it so a retry cannot duplicate it.
-                    self._queue.remove(waiter)
-                    raise WriteTimeout("the event store did not answer in time")
+                if waiter.taken:
+                    # A leader is writing it in one transaction: it may still commit (a
+                    # retry carries the same batch id). The leader pops it when done.
+                    raise WriteTimeout("the event store did not confirm in time")
+                # Not in a group yet: withdraw it, so it is certainly not stored.
+                self._queue.remove(waiter)
+                raise WriteTimeout("the event store did not answer in time")
         if not waiter.done:
             self._lead(waiter)
         if job.error is not None:
             raise job.error
 
+    def _stalled(self, now: float) -> bool:
+        since = self._writing_since
+        return since is not None and now - since > self.timeouts.write_stalled
+
     def _lead(self, leader: _Waiter) -> None:
+        """Write the group headed by ``leader``. Each wait in here is bounded by the
+        database's own timeouts (``DatabaseTimeouts``): SQLite's busy timeout, PostgreSQL's
+        statement timeout and the client deadline on every exchange. The write turn's
+        ``flock`` waits only for another process's leader or checkpoint, bounded alike (and
+        released by the kernel if that process dies)."""
         group: list[_Waiter] = []
+        with self._mutex:
+            self._writing_since = time.monotonic()
         try:
             with self.store.write_turn():
                 # Take the queue only once it is our turn to write, so what arrived while
@@ -88,6 +121,7 @@ class GroupWriter:
             self.store.sync(jobs)
         finally:
             with self._mutex:
+                self._writing_since = None
                 # No group when the write turn itself failed: then only the leader goes,
                 # and its caller gets the error.
                 for waiter in group or [leader]:
@@ -120,6 +154,6 @@ def group_writer() -> GroupWriter:
         with _create_lock:
             writer = current_app.extensions.get("heedful_group_writer")
             if writer is None or writer.engine is not db.engine:
-                writer = GroupWriter(db.engine)
+                writer = GroupWriter(db.engine, current_app.config.get("HEEDFUL_DB_TIMEOUTS"))
                 current_app.extensions["heedful_group_writer"] = writer
     return writer

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from app.collection.writer import GroupWriter, WriteJob
+from app.collection.writer import GroupWriter, WriteJob, WriteTimeout
 from app.extensions import db
 from app.models import Site
 from app.models.analytics import DailyCount, Event, Visit
@@ -102,3 +105,120 @@ def test_an_unreachable_store_fails_every_job(app, tmp_path, jobs):
     with pytest.raises(sa.exc.OperationalError):
         writer.submit(WriteJob(events=[event_row(1, "/x")]))
     engine.dispose()
+
+
+class _SlowStore:
+    """Holds the writer's write turn and its group write until released."""
+
+    def __init__(self, writer: GroupWriter) -> None:
+        self.turn_open = threading.Event()
+        self.write_open = threading.Event()
+        self.writing = threading.Event()
+        real_turn, real_write = writer.store.write_turn, writer.store.write_group
+
+        @contextlib.contextmanager
+        def write_turn():
+            self.turn_open.wait(10)
+            with real_turn():
+                yield
+
+        def write_group(jobs):
+            self.writing.set()
+            self.write_open.wait(10)
+            real_write(jobs)
+
+        writer.store.write_turn = write_turn
+        writer.store.write_group = write_group
+
+
+def _submit_in_thread(writer: GroupWriter, job: WriteJob, outcome: dict) -> threading.Thread:
+    def run() -> None:
+        try:
+            writer.submit(job)
+            outcome[id(job)] = "stored"
+        except WriteTimeout:
+            outcome[id(job)] = "timeout"
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def _wait_queued(writer: GroupWriter, count: int) -> None:
+    for _ in range(1000):
+        if len(writer._queue) >= count:
+            return
+        time.sleep(0.005)
+    raise AssertionError("the jobs did not queue")
+
+
+def test_a_stalled_group_frees_its_waiters_and_refuses_new_batches(app, site):
+    with app.app_context():
+        site_id = db.session.scalar(select(Site.id))
+        writer = GroupWriter(db.engine, SimpleNamespace(write_wait=30.0, write_stalled=0.3))
+        slow = _SlowStore(writer)
+        slow.turn_open.set()
+        outcome: dict = {}
+        lead = WriteJob(events=[event_row(site_id, "/lead")])
+        leader = _submit_in_thread(writer, lead, outcome)
+        assert slow.writing.wait(10)
+        queued = WriteJob(events=[event_row(site_id, "/queued")])
+        follower = _submit_in_thread(writer, queued, outcome)
+        follower.join(10)  # gives up once the group has stalled, long before write_wait
+        assert outcome[id(queued)] == "timeout"
+        with pytest.raises(WriteTimeout):  # refused at once while the group is stalled
+            writer.submit(WriteJob(events=[event_row(site_id, "/refused")]))
+        slow.write_open.set()
+        leader.join(10)
+        assert outcome[id(lead)] == "stored"
+        # Withdrawn before a leader took them: certainly not stored.
+        assert set(db.session.scalars(select(Event.path))) == {"/lead"}
+        writer.submit(WriteJob(events=[event_row(site_id, "/after")]))  # and it recovers
+        assert set(db.session.scalars(select(Event.path))) == {"/lead", "/after"}
+        db.session.remove()
+
+
+def test_a_batch_that_timed_out_inside_a_group_is_stored_whole_or_not_at_all(app, site):
+    """The one case where 503 does not mean "not stored": the batch was in a group being
+    committed when its wait ran out. It is then stored whole (a retry carries its batch id)."""
+    with app.app_context():
+        site_id = db.session.scalar(select(Site.id))
+        writer = GroupWriter(db.engine, SimpleNamespace(write_wait=1.0, write_stalled=30.0))
+        slow = _SlowStore(writer)
+        outcome: dict = {}
+        lead = WriteJob(events=[event_row(site_id, "/lead")])
+        leader = _submit_in_thread(writer, lead, outcome)
+        _wait_queued(writer, 1)
+        member = WriteJob(events=[event_row(site_id, f"/member/{i}") for i in range(3)])
+        follower = _submit_in_thread(writer, member, outcome)
+        _wait_queued(writer, 2)
+        slow.turn_open.set()  # the leader takes both into its group
+        assert slow.writing.wait(10)
+        follower.join(10)
+        assert outcome[id(member)] == "timeout"
+        slow.write_open.set()
+        leader.join(10)
+        assert outcome[id(lead)] == "stored"
+        paths = set(db.session.scalars(select(Event.path)))
+        assert paths == {"/lead", "/member/0", "/member/1", "/member/2"}
+        db.session.remove()
+
+
+def test_a_group_the_store_failed_is_not_retried_job_by_job(app, site):
+    """A store that is gone, full or too slow fails the whole group at once: retried one by
+    one, each job would wait out its own timeout."""
+    import sqlalchemy as sa
+
+    with app.app_context():
+        writer = GroupWriter(db.engine)
+        calls: list[int] = []
+
+        def failing(jobs):
+            calls.append(len(jobs))
+            raise sa.exc.OperationalError("INSERT", None, Exception("database or disk is full"))
+
+        writer.store._write = failing
+        jobs = [WriteJob(events=[event_row(1, f"/{i}")]) for i in range(3)]
+        writer.store.write_group(jobs)
+        assert calls == [3]
+        assert all(isinstance(job.error, sa.exc.OperationalError) for job in jobs)
