@@ -7,18 +7,17 @@
 (function (w, d) {
   var H = w.Heedful, hist = history, loc = location;
   if (!H || w.HeedfulTracker) return;
-  var endpoint = (H.api || "") + "/api/v1/collect";
-  // The site's download extensions come with its policy, fetched before we are loaded.
-  var exts = ((H.tracker || {}).download_extensions || ["pdf"]).join("|");
-  var fileRe = new RegExp("\\.(" + exts + ")$", "i");
-  var on = 1, page = loc.href, shownAt = 0, visibleMs = 0, beats = 0;
-  var KEY = "heedful_queue:" + H.site, flying = {}, busy, timer, tries = 0;
+  var endpoint = (H.api || "") + "/api/v1/collect",
+    // The site's download extensions come with its policy, fetched before we are loaded.
+    fileRe = new RegExp("\\.(" + ((H.tracker || {}).download_extensions || ["pdf"]).join("|") + ")$", "i"),
+    on = 1, page = loc.href, shownAt = 0, visibleMs = 0, beats = 0,
+    KEY = "heedful_queue:" + H.site, flying = {}, busy, timer, tries = 0, now = Date.now;
 
   function granted(state) {
     return state && state.choices && state.choices.analytics === true;
   }
   function visible() {
-    return d.visibilityState != "hidden";
+    return !d.hidden;
   }
   function send(event) {
     var state = H.consent();
@@ -35,10 +34,11 @@
   }
   // [time, body, failures], shared by the site's tabs (none if storage is blocked: each
   // event is then sent once). A failure may be a refusal the page cannot read (a 4xx
-  // without CORS headers): 20 of them drop the event.
+  // without CORS headers): after 20 of them, and an hour, the event goes.
   function queue() {
     try { var q = JSON.parse(localStorage.getItem(KEY)) || []; } catch (e) { q = []; }
-    return q.filter(function (x) { return x[0] > now() - 864e5 && x[2] < 20; }).slice(-100);
+    return q.filter(function (x) { var age = now() - x[0];
+      return age < 864e5 && (x[2] < 20 || age < 36e5); }).slice(-100);
   }
   function keep(q) {
     try { q.length ? localStorage.setItem(KEY, JSON.stringify(q)) : localStorage.removeItem(KEY); } catch (e) {}
@@ -60,9 +60,9 @@
       if (!retry) {
         tries = 0;
         if (chain || timer) pump();
-      // At least Retry-After, and exponential back-off with jitter (1 s, 2 s, 4 s, … 5 min).
+      // At least Retry-After, and exponential back-off with jitter (~1 s, 2 s, 4 s, … 5 min).
       } else if (on && !timer) timer = setTimeout(pump, Math.max(retry * 1e3 || 0,
-        Math.min(3e5, 1e3 * 2 ** tries++) * (0.5 + Math.random() / 2)));
+        Math.min(3e5, 1e3 * 2 ** tries++) * (Math.random() / 2 + .5)));
     });
   }
   // Sends the queue oldest first, one at a time, until one fails.
@@ -71,9 +71,6 @@
     timer = 0;
     var next = on && !busy && queue().filter(function (x) { return !flying[x[1]]; })[0];
     if (next) post(next[1], busy = 1);
-  }
-  function now() {
-    return Date.now();
   }
   // Adds the visible time since the last mark; time in a hidden tab is never counted.
   function mark() {
@@ -99,7 +96,7 @@
   function click(e) {
     var a = e.target.closest && e.target.closest("a[href]");
     if (!a) return;
-    var url = new URL(a.href, loc.href);
+    var url = new URL(a.href); // absolute already
     if (!/^https?:$/.test(url.protocol)) return;
     if (fileRe.test(url.pathname)) send({ type: "download", target: url.href });
     else if (url.host != loc.host) send({ type: "outbound", target: url.href });
@@ -114,8 +111,7 @@
   d.addEventListener("click", click, true);
   d.addEventListener("auxclick", click, true);
   d.addEventListener("visibilitychange", function () {
-    if (visible()) mark();
-    else engagement();
+    visible() ? mark() : engagement();
   });
   w.addEventListener("pagehide", engagement);
   setInterval(function () {

@@ -66,22 +66,26 @@ class FailingCollect:
         self.fail = fail
         self.seen = 0
         self.failed = 0
+        self.times: list[float] = []
         page.route(COLLECT, self.handle)
 
     def handle(self, route: Route) -> None:
         self.seen += 1
+        self.times.append(time.monotonic())
         how = self.fail(self.seen)
         if how is None:
             route.continue_()
             return
         self.failed += 1
         origin = route.request.headers.get("origin", "*")
-        if how == "503":
+        if how in ("503", "429", "400"):
+            status, retry_after = int(how), {"503": "1", "429": "3"}.get(how)
             route.fulfill(
-                status=503,
+                status=status,
                 content_type="application/json",
-                headers={"Access-Control-Allow-Origin": origin, "Retry-After": "1"},
-                body='{"error": "storage is unavailable, retry later"}',
+                headers={"Access-Control-Allow-Origin": origin}
+                | ({"Retry-After": retry_after} if retry_after else {}),
+                body='{"error": "no"}',
             )
         elif how == "refused":
             route.abort("connectionrefused")
@@ -147,6 +151,24 @@ def test_an_answer_lost_after_storing_is_retried_and_stored_once(
     assert counts[("pageview", "/demo")] == counts[("pageview", "/demo/spa/details")] == 1
 
 
+def test_a_429_is_retried_no_sooner_than_retry_after(app, page, demo):  # noqa: F811
+    limited = FailingCollect(page, lambda n: "429" if n == 1 else None)
+    choose(page, demo, "Accept all")
+    until(page, recorded(app, "pageview", "/demo"), "the page view, sent again")
+    assert limited.seen == 2 and limited.times[1] - limited.times[0] >= 3.0
+    until(page, lambda: queue(page) == [], "the queue to drain")
+
+
+def test_another_4xx_drops_the_batch_for_good(app, page, network, demo):  # noqa: F811
+    FailingCollect(page, lambda n: "400" if n == 1 else None)
+    choose(page, demo, "Accept all")
+    until(page, lambda: len(network.to("/api/v1/collect")) == 1, "the refused send")
+    page.evaluate("() => dispatchEvent(new Event('online'))")  # a retry would go now
+    page.wait_for_timeout(1500)
+    assert queue(page) == [] and len(network.to("/api/v1/collect")) == 1
+    assert rows(app) == []
+
+
 def test_events_left_by_a_page_are_sent_by_the_next_one(app, page, network, demo):  # noqa: F811
     outage = FailingCollect(page, lambda _: "refused")
     choose(page, demo, "Accept all")
@@ -174,7 +196,8 @@ def test_withdrawal_clears_the_queue_and_nothing_more_is_sent(
     page.evaluate("() => window.Heedful.showPreferences()")
     with page.expect_response(lambda r: r.url.endswith("/withdraw")):
         page.get_by_role("button", name="Withdraw consent").click()
-    assert QUEUE not in storage_keys(page)
+    # The banner tells the tracker once it has read the answer.
+    until(page, lambda: QUEUE not in storage_keys(page), "the queue to be cleared", timeout=5)
     sent = len(network.to("/api/v1/collect"))
     outage.heal()
     page.keyboard.press("Escape")
