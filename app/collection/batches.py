@@ -30,7 +30,11 @@ if TYPE_CHECKING:
 
 # The tracker gives up on an event after 24 hours; twice that covers clocks and stragglers.
 KEEP_FOR = timedelta(hours=48)
-SWEEP_SECONDS = 300.0  # how often one worker deletes the rows older than KEEP_FOR
+# Each worker deletes rows older than KEEP_FOR now and then, a bounded number per group so
+# that no group commit waits on a long delete; a full sweep is followed by another.
+SWEEP_SECONDS = 10.0
+SWEEP_ROWS = 1000
+SWEEP_DUE = float("-inf")
 _COLUMNS = ("site_id", "batch", "received_at", "accepted", "dropped")
 
 
@@ -62,15 +66,19 @@ class BatchLedger:
         self._head = f"INSERT INTO {table} ({names}) VALUES "
         self._row_marks = f"({', '.join([mark] * len(_COLUMNS))})"
         self._tail = f" ON CONFLICT ({site}, {batch}) DO NOTHING RETURNING {site}, {batch}"
-        self._stored_sql = (
-            f"SELECT {quote('accepted')}, {quote('dropped')} FROM {table}"
-            f" WHERE {site} = {mark} AND {batch} = {mark}"
+        self._stored_head = (
+            f"SELECT {site}, {batch}, {quote('accepted')}, {quote('dropped')} FROM {table}"
+            f" WHERE ({site}, {batch}) IN (VALUES "
         )
-        self._sweep_sql = f"DELETE FROM {table} WHERE {quote('received_at')} < {mark}"
+        self._pair_marks = f"({mark}, {mark})"
+        self._sweep_sql = (
+            f"DELETE FROM {table} WHERE ({site}, {batch}) IN (SELECT {site}, {batch}"
+            f" FROM {table} WHERE {quote('received_at')} < {mark} LIMIT {mark})"
+        )
         column = CollectBatch.__table__.c.received_at
         convert = column.type.dialect_impl(dialect).bind_processor(dialect)
         self._time: Callable[[datetime], Any] = convert or (lambda value: value)
-        self._swept_at = 0.0
+        self._swept_at = SWEEP_DUE
 
     def claim(self, cursor: Any, jobs: list[WriteJob]) -> list[WriteJob]:
         """The jobs whose rows the group writes: those without a batch id, and the first
@@ -92,13 +100,17 @@ class BatchLedger:
         rows = ", ".join([self._row_marks] * len(ordered))
         cursor.execute(self._head + rows + self._tail, params)
         new = {(site_id, batch) for site_id, batch in cursor.fetchall()}
+        retried = [claim for claim in ordered if claim.key not in new]
+        stored: dict[tuple[int, str], tuple[int, int]] = {}
+        if retried:  # stored before: the first copy's answer, in one query for the group
+            pairs = ", ".join([self._pair_marks] * len(retried))
+            cursor.execute(
+                self._stored_head + pairs + ")", [value for c in retried for value in c.key]
+            )
+            stored = {(row[0], row[1]): (row[2], row[3]) for row in cursor.fetchall()}
         for claim in ordered:
-            if claim.key in new:
-                claim.first = (claim.accepted, claim.dropped)
-            else:  # stored before: a retry (rare, so one query each is fine)
-                cursor.execute(self._stored_sql, (claim.site_id, claim.batch))
-                found = cursor.fetchone()
-                claim.first = (found[0], found[1]) if found else (claim.accepted, claim.dropped)
+            # (Not found: deleted since, which the sweep does only long after any retry.)
+            claim.first = stored.get(claim.key, (claim.accepted, claim.dropped))
         for claim in claims:
             if claim.first is None:  # a second copy within this group
                 claim.first = firsts[claim.key].first
@@ -108,8 +120,9 @@ class BatchLedger:
     def _sweep(self, cursor: Any) -> None:
         if time.monotonic() - self._swept_at < SWEEP_SECONDS:
             return
-        self._swept_at = time.monotonic()
-        cursor.execute(self._sweep_sql, (self._time(utcnow() - KEEP_FOR),))
+        cursor.execute(self._sweep_sql, (self._time(utcnow() - KEEP_FOR), SWEEP_ROWS))
+        # More left: sweep again with the next group.
+        self._swept_at = SWEEP_DUE if cursor.rowcount >= SWEEP_ROWS else time.monotonic()
 
 
 def _writes(

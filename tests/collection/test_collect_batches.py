@@ -22,7 +22,7 @@ from app.clock import utcnow
 from app.collection import batches as batch_module
 from app.collection.batches import BatchClaim, BatchLedger
 from app.collection.store import RowStore
-from app.collection.writer import GroupWriter, WriteJob
+from app.collection.writer import GroupWriter, WriteJob, group_writer
 from app.extensions import db
 from app.models import Site
 from app.models.analytics import CollectBatch, Event, SearchTerm, Visit
@@ -255,9 +255,12 @@ def test_a_duplicate_keeps_its_visit_current(app, client, granted):
     assert counts(app)["events"] == 1
 
 
-def test_old_batch_rows_are_swept(app, client, granted, monkeypatch):
-    old, recent = batch_id(), batch_id()
-    post(client, granted, old)
+def test_old_batch_rows_are_swept_a_bounded_number_at_a_time(app, client, granted, monkeypatch):
+    monkeypatch.setattr(batch_module, "SWEEP_ROWS", 2)
+    old = [batch_id() for _ in range(3)]
+    recent = batch_id()
+    for batch in old:
+        post(client, granted, batch)
     with app.app_context():
         db.session.execute(
             sa.update(CollectBatch).values(
@@ -265,14 +268,41 @@ def test_old_batch_rows_are_swept(app, client, granted, monkeypatch):
             )
         )
         db.session.commit()
-    monkeypatch.setattr(batch_module, "SWEEP_SECONDS", 0.0)
-    post(client, granted, recent)
+    monkeypatch.setattr(batch_module, "SWEEP_SECONDS", 3600.0)
     with app.app_context():
-        assert list(db.session.scalars(select(CollectBatch.batch))) == [recent]
+        group_writer().store.batches._swept_at = batch_module.SWEEP_DUE
+    post(client, granted, recent)
+    assert counts(app)["batches"] == 2  # two of the three old rows, and the new one
+    post(client, granted, batch_id())  # a full sweep is followed by another at once
+    with app.app_context():
+        assert recent in set(db.session.scalars(select(CollectBatch.batch)))
         db.session.remove()
+    assert counts(app)["batches"] == 2
 
 
 def _engine_options(engine: sa.Engine) -> dict:
     if engine.dialect.name == "sqlite":
         return {"connect_args": {"check_same_thread": False, "timeout": 30}}
     return {}
+
+
+def test_a_group_of_retries_gets_each_first_answer(app, site):
+    with app.app_context():
+        site_id = db.session.scalar(select(Site.id))
+        writer = GroupWriter(db.engine)
+        first, second, fresh = batch_id(), batch_id(), batch_id()
+
+        def job(batch: str, path: str, answer: tuple[int, int]) -> WriteJob:
+            made = WriteJob(
+                events=[event_row(site_id, path)],
+                batch=BatchClaim(site_id, batch, utcnow(), *answer),
+            )
+            writer.store.prepare(made)
+            return made
+
+        writer.store.write_group([job(first, "/1", (1, 0)), job(second, "/2", (0, 1))])
+        again = [job(second, "/2b", (1, 0)), job(fresh, "/3", (1, 0)), job(first, "/1b", (0, 1))]
+        writer.store.write_group(again)
+        assert [j.batch.first for j in again] == [(0, 1), (1, 0), (1, 0)]
+        assert sorted(db.session.scalars(select(Event.path))) == ["/1", "/2", "/3"]
+        db.session.remove()
