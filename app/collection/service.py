@@ -11,11 +11,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache, wraps
+from functools import lru_cache, partial, wraps
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 from app.collection import search_terms as terms
+from app.collection.batches import submit_once
 from app.collection.partitions import ensure_partitions
 from app.collection.urls import (
     DEFAULT_DOWNLOAD_EXTENSIONS,
@@ -96,12 +97,14 @@ def collect(
             _check_web_url(event.target, f"events[{index}].target")
     count = len(batch.events)
     writer = group_writer()
+    # A retry of a batch stored before (same batch id) stores nothing and answers the same.
+    once = partial(submit_once, writer, snapshot.id, batch.batch_id, now)
     if client.is_automated:
-        writer.submit(WriteJob(counts=Counter({(snapshot.id, now.date(), "bot"): count})))
-        return CollectResult(accepted=0, dropped=count)
+        job = WriteJob(counts=Counter({(snapshot.id, now.date(), "bot"): count}))
+        return CollectResult(*once(job, 0, count))
     if not consent_allows(snapshot, batch.consent_id, CATEGORY, now):
-        writer.submit(WriteJob(counts=Counter({(snapshot.id, now.date(), "consent"): count})))
-        return CollectResult(accepted=0, dropped=count)
+        job = WriteJob(counts=Counter({(snapshot.id, now.date(), "consent"): count}))
+        return CollectResult(*once(job, 0, count))
 
     ensure_partitions(db.engine, now)
     visit = _visits.visit_for(snapshot.id, batch.consent_id, now)
@@ -134,9 +137,9 @@ def collect(
             job.terms.append(
                 {**keys, "term": term.term, "source": term.source, "engine": engine, "path": path}
             )
-    writer.submit(job)
+    accepted, dropped = once(job, count, 0)
     _visits.seen(snapshot.id, batch.consent_id, visit)
-    return CollectResult(accepted=count, dropped=0)
+    return CollectResult(accepted=accepted, dropped=dropped)
 
 
 def _check_web_url(url: str, where: str) -> None:

@@ -28,6 +28,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from app.collection.batches import BatchClaim, BatchLedger
 from app.collection.bulk import BulkInsert
 from app.collection.checkpoint import WalCheckpointer
 from app.models.analytics import DailyCount, Event, SearchTerm, Visit
@@ -53,6 +54,7 @@ class WriteJob:
     term_params: list[Any] = field(default_factory=list)
     visit_params: list[Any] = field(default_factory=list)
     visit_kept_params: list[Any] = field(default_factory=list)
+    batch: BatchClaim | None = None  # the batch id it was sent with: stored once
     error: BaseException | None = None
 
 
@@ -73,6 +75,7 @@ class RowStore:
         self._visit_upsert = BulkInsert(Visit.__table__, engine.dialect, keep_latest="last_seen_at")
         self._visit_insert = BulkInsert(Visit.__table__, engine.dialect, if_new=True)
         self._count_upsert = BulkInsert(DailyCount.__table__, engine.dialect, accumulate="count")
+        self.batches = BatchLedger(engine.dialect)
 
     def prepare(self, job: WriteJob) -> None:
         """Turn the job's rows into bind tuples (costly: done before the write turn)."""
@@ -152,29 +155,6 @@ class RowStore:
                     job.error = single
 
     def _write(self, jobs: list[WriteJob]) -> None:
-        events = [row for job in jobs for row in job.event_params]
-        terms = [row for job in jobs for row in job.term_params]
-        # Sorted by visit id (the first column): concurrent PostgreSQL writers then lock
-        # visit rows in the same order and cannot deadlock.
-        visits = sorted(row for job in jobs for row in job.visit_params)
-        kept = sorted(row for job in jobs for row in job.visit_kept_params)
-        counts: Counter[tuple[int, date, str]] = Counter()
-        for job in jobs:
-            counts.update(job.counts)
-        count_rows = [
-            {"site_id": site_id, "day": day, "reason": reason, "count": count}
-            for (site_id, day, reason), count in sorted(counts.items())
-        ]
-        self._write_rows(events, terms, visits, kept, count_rows)
-
-    def _write_rows(
-        self,
-        events: list[Any],
-        terms: list[Any],
-        visits: list[Any],
-        kept: list[Any],
-        counts: list[dict],
-    ) -> None:
         connection = self._raw
         try:
             if connection is None:
@@ -186,6 +166,9 @@ class RowStore:
                     connection.dbapi_connection.execute("PRAGMA synchronous=NORMAL")
             cursor = connection.cursor()
             try:
+                # A batch stored before (a retry) keeps its visit current, and no more.
+                stored = self.batches.claim(cursor, jobs)
+                events, terms, visits, kept, counts = _rows(jobs, stored)
                 self.event_insert.execute(cursor, events)
                 self.term_insert.execute(cursor, terms)
                 self._visit_upsert.execute(cursor, visits)
@@ -210,6 +193,25 @@ class RowStore:
             raise
         if self._checkpointer is not None:
             self._checkpointer.committed()
+
+
+def _rows(jobs: list[WriteJob], stored: list[WriteJob]) -> tuple[list[Any], ...]:
+    """The group's rows, by table: events, terms, visits, visits kept, counts. Only the
+    ``stored`` jobs write events, terms and counts; every job writes its visit."""
+    events = [row for job in stored for row in job.event_params]
+    terms = [row for job in stored for row in job.term_params]
+    # Sorted by visit id (the first column): concurrent PostgreSQL writers then lock
+    # visit rows in the same order and cannot deadlock.
+    visits = sorted(row for job in jobs for row in job.visit_params)
+    kept = sorted(row for job in jobs for row in job.visit_kept_params)
+    counts: Counter[tuple[int, date, str]] = Counter()
+    for job in stored:
+        counts.update(job.counts)
+    count_rows = [
+        {"site_id": site_id, "day": day, "reason": reason, "count": count}
+        for (site_id, day, reason), count in sorted(counts.items())
+    ]
+    return events, terms, visits, kept, count_rows
 
 
 def _sqlite_file(engine: Engine) -> str | None:

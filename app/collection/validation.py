@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,12 +16,18 @@ MAX_TITLE = 1000
 MAX_QUERY = 500
 MAX_SITE_KEY = 64
 MAX_CONSENT_ID = 64
+# A batch id is made by the tracker, at random (at least 96 bits), once per batch: its
+# retries carry the same one, so the batch is stored once. URL-safe base64 letters only.
+MIN_BATCH_ID = 16
+MAX_BATCH_ID = 64
+BATCH_ID_PATTERN = f"^[A-Za-z0-9_-]{{{MIN_BATCH_ID},{MAX_BATCH_ID}}}$"
+_BATCH_ID = re.compile(BATCH_ID_PATTERN)  # with fullmatch: no trailing newline slips by
 # An engagement ping reports visible time since the previous one; the tracker pings at
 # least every few minutes, so an hour is a generous bound that still rejects nonsense.
 MAX_ENGAGED_MS = 3_600_000
 
 EVENT_TYPES = frozenset({"pageview", "engagement", "download", "outbound", "search"})
-_TOP_KEYS = frozenset({"site", "consent_id", "events"})
+_TOP_KEYS = frozenset({"site", "consent_id", "events", "batch"})
 _EVENT_KEYS = frozenset({"type", "url", "referrer", "title", "engaged_ms", "target", "query"})
 _TARGET_TYPES = frozenset({"download", "outbound"})
 
@@ -41,6 +48,7 @@ class Batch:
     site_key: str
     consent_id: str
     events: tuple[RawEvent, ...]
+    batch_id: str | None = None
 
 
 def parse_batch(data: dict[str, Any]) -> Batch:
@@ -58,8 +66,13 @@ def parse_batch(data: dict[str, Any]) -> Batch:
     assert site_key is not None and consent_id is not None
     if not site_key or not consent_id:
         raise bad_request("site and consent_id cannot be empty")
+    batch_id = data.get("batch")
+    if batch_id is not None and not (isinstance(batch_id, str) and _BATCH_ID.fullmatch(batch_id)):
+        raise bad_request(
+            f"batch must be {MIN_BATCH_ID} to {MAX_BATCH_ID} characters: letters, digits, - or _"
+        )
     parsed = tuple(_parse_event(event, index) for index, event in enumerate(events))
-    return Batch(site_key=site_key, consent_id=consent_id, events=parsed)
+    return Batch(site_key=site_key, consent_id=consent_id, events=parsed, batch_id=batch_id)
 
 
 def _parse_event(event: Any, index: int) -> RawEvent:

@@ -202,3 +202,21 @@ for _table in (Event.__table__, SearchTerm.__table__):
         "after_create",
         _default_partition(_table.name).execute_if(dialect="postgresql"),
     )
+
+
+class CollectBatch(db.Model):
+    """A batch of events the tracker sent with a batch id, kept for a while so that a
+    retry of it (an answer lost to the network, a 503 after the commit) is answered with
+    the first answer's counts and stores nothing again. No consent id and nothing about
+    the visitor: the id is random and made per batch by the tracker."""
+
+    __tablename__ = "collect_batches"
+    __table_args__ = (Index("ix_collect_batches_received", "received_at"),)
+
+    site_id: Mapped[int] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
+    )
+    batch: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    accepted: Mapped[int] = mapped_column(Integer)
+    dropped: Mapped[int] = mapped_column(Integer)
