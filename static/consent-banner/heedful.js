@@ -98,7 +98,7 @@
         if (st.policy_version == p.policy_version) return post(st.pending, st.choices);
         save(null); // chosen on texts that are no longer current: ask again
       }
-      if (needed()) { if (!bn || bn.v != p.policy_version) show(bn); }
+      if (needed()) { unqueue(); if (!bn || bn.v != p.policy_version) show(bn); }
       else { apply(); if (bn) { bn.remove(); bn = null; fab(); } }
       if (pn && pn.v != p.policy_version) open(1);
     }, retry);
@@ -132,6 +132,11 @@
     apply(1);
   }
 
+  // Without analytics no unsent event may wait (tracker.js's queue), in this tab or a stale one.
+  function unqueue() {
+    try { localStorage.removeItem('heedful_queue:' + site); } catch (e) {}
+  }
+
   // Act on the recorded consent: Consent Mode, gated scripts, the tracker, the event.
   function apply(changed) {
     var g = {}, ok = valid();
@@ -144,6 +149,7 @@
       if (o.src) s.async = false; else s.text = o.text;
       o.parentNode.replaceChild(s, o); // the text/plain original is gone: it can never run twice
     });
+    if (!g.analytics) unqueue();
     if (g.analytics && !tracked) {
       tracked = 1;
       if (!d.querySelector('script[src*="consent-banner/tracker.js"]')) {

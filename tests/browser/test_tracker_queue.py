@@ -228,6 +228,22 @@ def test_nothing_is_stored_in_the_browser_before_consent_or_after_refusal(
     assert storage_keys(page) == ["heedful_policy:demo:en"]
 
 
+def test_a_page_without_analytics_consent_removes_a_queue_left_behind(
+    app,
+    page,
+    demo,  # noqa: F811
+):
+    """A queue from a stale tab, or from before consent expired, never outlives the grant:
+    the banner removes it on any page where analytics is not granted, before a choice too."""
+    with page.expect_response(lambda r: "/policy" in r.url):
+        page.goto(demo)
+    page.evaluate("(key) => localStorage.setItem(key, '[]')", QUEUE)
+    with page.expect_response(lambda r: "/policy" in r.url):
+        page.reload()
+    until(page, lambda: QUEUE not in storage_keys(page), "the leftover queue to go", timeout=5)
+    assert storage_keys(page) == ["heedful_policy:demo:en"]
+
+
 def test_the_queue_holds_at_most_100_events_none_older_than_a_day(
     app,
     page,
