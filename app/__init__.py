@@ -27,7 +27,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Non
             app.config["SQLALCHEMY_DATABASE_URI"]
         )
     app.session_interface = LazyCookieSessionInterface()
-    from app import cli, errors, extensions, models  # noqa: F401  (models register tables)
+    from app import cli, errors, extensions, http, models  # noqa: F401  (models register tables)
     from app.database import init_app as init_database
 
     extensions.db.init_app(app)
@@ -37,6 +37,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Non
     extensions.limiter.init_app(app)
     init_database(app)
     errors.init_app(app)
+    http.init_app(app)
 
     from app.accounts import auth
     from app.consent import cache
