@@ -15,7 +15,7 @@ from typing import Any, BinaryIO, TypeVar
 
 from flask import Flask, abort, current_app, request
 from werkzeug.datastructures import MultiDict
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException
 
 from app.errors import ApiError, bad_request
 
@@ -26,11 +26,21 @@ MAX_PATH_VALUE = 512
 
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
-# The only JSON spellings that can produce NUL or a surrogate ("\u0000", "\ud800"…):
-# raw NUL bytes are not valid JSON, and valid UTF-8 never encodes a surrogate. A cheap scan
-# of the raw bytes; the parsed value is walked only when it matches (a surrogate pair for
-# an emoji matches, and passes the walk).
-_RISKY_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+# The only JSON spellings that can produce NUL or a lone surrogate: a "\u0000" escape, a
+# high-surrogate escape not followed by a low one, or a low one not preceded by a high one
+# (raw NUL bytes are not valid JSON; valid UTF-8 never encodes a surrogate). A cheap scan
+# of the raw bytes; the parsed value is walked only on a match, which an escaped backslash
+# ("\\ud800", six storable characters) can fake.
+# One literal prefix (\u) for the engine to search for; the lookarounds sit behind it.
+_RISKY_ESCAPE = re.compile(
+    rb"""\\u(?:
+        0000
+      | [dD][89abAB][0-9a-fA-F]{2} (?!\\u[dD][c-fC-F])                     # high, no low next
+      | (?<!\\u[dD][89abAB][0-9a-fA-F]{2}\\u) [dD][c-fC-F][0-9a-fA-F]{2}   # low, no high before
+      | (?<=\\\\u[dD][89abAB][0-9a-fA-F]{2}\\u) [dD][c-fC-F][0-9a-fA-F]{2}  # "\\ud800" text before
+    )""",
+    re.VERBOSE,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -63,7 +73,7 @@ def parse_json_body(
         raise bad_request("body is nested too deeply") from exc
     if not isinstance(data, dict):
         raise bad_request("body must be a JSON object")
-    if _RISKY_ESCAPE.search(raw) and _holds_unstorable(data):
+    if b"\\u" in raw and _RISKY_ESCAPE.search(raw) and _holds_unstorable(data):
         raise bad_request("body holds NUL or a lone surrogate, which cannot be stored")
     return data
 
@@ -142,8 +152,17 @@ def check_request_values() -> None:
             abort(404)
     if _any_unstorable(request.args):
         abort(400, description="a query parameter holds NUL or a lone surrogate")
-    if request.mimetype in FORM_TYPES and _any_unstorable(request.form):
+    if request.mimetype in FORM_TYPES and _any_unstorable(_parsed_form()):
         abort(400, description="a form field holds NUL or a lone surrogate")
+
+
+def _parsed_form() -> MultiDict[str, str]:
+    try:
+        return request.form
+    except HTTPException:
+        raise
+    except Exception as exc:  # noqa: BLE001 (as in _read_body: the server's own errors)
+        raise BadRequest("request body is incomplete or malformed") from exc
 
 
 def _any_unstorable(values: MultiDict[str, str]) -> bool:
@@ -154,4 +173,6 @@ def _any_unstorable(values: MultiDict[str, str]) -> bool:
 
 
 def init_app(app: Flask) -> None:
-    app.before_request(check_request_values)
+    # First of all before_request functions: CSRF protection reads the form too, and a
+    # broken body must become a 400 here rather than an exception there.
+    app.before_request_funcs.setdefault(None, []).insert(0, check_request_values)
