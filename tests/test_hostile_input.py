@@ -872,3 +872,16 @@ def test_a_201_never_carries_retry_after(database_url: str, tmp_path: Path, site
             "/api/v1/email/campaigns", json={"site": SITE_KEY, "name": "N"}, headers=auth
         )
         assert response.status_code == 201 and "Retry-After" not in response.headers
+
+
+@pytest.mark.parametrize("value", ["\ud800", "x\udfff", "a\x00", "\x7f"])
+def test_require_str_refuses_what_cannot_be_stored(value: str) -> None:
+    # The one string check of every field, also for data that did not come through
+    # parse_json_body (a dict built by a caller).
+    from app.errors import ApiError
+    from app.http import require_str
+
+    with pytest.raises(ApiError) as refused:
+        require_str({"title": value}, "title", max_len=100)
+    assert refused.value.status == 400 and "title" in refused.value.message
+    assert require_str({"title": "Shoes \U0001f45f"}, "title", max_len=100) == "Shoes \U0001f45f"
