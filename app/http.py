@@ -29,9 +29,9 @@ _UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
 # The only JSON spellings that can produce NUL or a lone surrogate: a "\u0000" escape, a
 # high-surrogate escape not followed by a low one, or a low one not preceded by a high one
 # (raw NUL bytes are not valid JSON; valid UTF-8 never encodes a surrogate). A cheap scan
-# of the raw bytes; the parsed value is walked only on a match, which an escaped backslash
-# ("\\ud800", six storable characters) can fake.
-# One literal prefix (\u) for the engine to search for; the lookarounds sit behind it.
+# of the raw bytes, with one literal prefix (\u) for the engine to search for; the parsed
+# value is walked only on a match, which an escaped backslash ("\\ud800", six storable
+# characters) can fake.
 _RISKY_ESCAPE = re.compile(
     rb"""\\u(?:
         0000
