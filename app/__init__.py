@@ -27,7 +27,14 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Non
             app.config["SQLALCHEMY_DATABASE_URI"]
         )
     app.session_interface = LazyCookieSessionInterface()
-    from app import cli, errors, extensions, models  # noqa: F401  (models register tables)
+    from app import (  # noqa: F401  (models register tables)
+        cli,
+        errors,
+        extensions,
+        http,
+        models,
+        security_headers,
+    )
     from app.database import init_app as init_database
 
     extensions.db.init_app(app)
@@ -37,8 +44,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Non
     extensions.limiter.init_app(app)
     init_database(app)
     errors.init_app(app)
-    from app import security_headers
-
+    http.init_app(app)
     security_headers.init_app(app)
 
     from app.accounts import auth

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,9 @@ SERVED = {".js": "application/javascript; charset=utf-8", ".css": "text/css; cha
 # The banner's styles travel inside its script (one request, one gzip stream): the
 # minified CSS replaces the quoted token in the JS.
 INLINE_CSS = {"heedful.js": ("heedful.css", "'__HEEDFUL_CSS__'")}
+# What a served file's name can look like; anything else (NUL, a 3,000-character name
+# the file system refuses with ENAMETOOLONG) is unknown before the disk is asked.
+ASSET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 bp = Blueprint("assets", __name__)
 _lock = threading.Lock()
@@ -46,6 +50,8 @@ def minify(name: str, source: str) -> bytes:
 
 def asset_bytes(name: str) -> Asset:
     """The minified and gzip -9 bytes of ``static/consent-banner/name``."""
+    if not ASSET_NAME.fullmatch(name):
+        raise FileNotFoundError(name)
     path = (BANNER_DIR / name).resolve()
     if path.parent != BANNER_DIR or path.suffix not in SERVED or not path.is_file():
         raise FileNotFoundError(name)

@@ -1,17 +1,48 @@
-"""Request-body parsing shared by the public JSON endpoints."""
+"""The edge: what a request may carry before any of it reaches a service or the storage.
+
+Every string that arrives (JSON bodies, path parameters, query strings, form fields) is
+checked once here for what both databases can hold: PostgreSQL ``text`` cannot hold NUL,
+and UTF-8 (SQLite's and PostgreSQL's encoding) cannot hold a lone surrogate, which
+``json.loads`` happily builds from a ``"\\ud800"`` escape.
+"""
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Any, BinaryIO
+from collections.abc import Callable
+from typing import Any, BinaryIO, TypeVar
 
-from flask import request
+from flask import Flask, abort, current_app, request
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import BadRequest, HTTPException
 
 from app.errors import ApiError, bad_request
 
 JSON_TYPES = ("application/json", "text/plain")
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+# Longer than any key, id or token the service issues (signed tokens stay under 512).
+MAX_PATH_VALUE = 512
+
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+# The only JSON spellings that can produce NUL or a lone surrogate: a "\u0000" escape, a
+# high-surrogate escape not followed by a low one, or a low one not preceded by a high one
+# (raw NUL bytes are not valid JSON; valid UTF-8 never encodes a surrogate). A cheap scan
+# of the raw bytes, with one literal prefix (\u) for the engine to search for; the parsed
+# value is walked only on a match, which an escaped backslash ("\\ud800", six storable
+# characters) can fake.
+_RISKY_ESCAPE = re.compile(
+    rb"""\\u(?:
+        0000
+      | [dD][89abAB][0-9a-fA-F]{2} (?!\\u[dD][c-fC-F])                     # high, no low next
+      | (?<!\\u[dD][89abAB][0-9a-fA-F]{2}\\u) [dD][c-fC-F][0-9a-fA-F]{2}   # low, no high before
+      | (?<=\\\\u[dD][89abAB][0-9a-fA-F]{2}\\u) [dD][c-fC-F][0-9a-fA-F]{2}  # "\\ud800" text before
+    )""",
+    re.VERBOSE,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def read_json_object(max_bytes: int) -> dict[str, Any]:
@@ -25,15 +56,14 @@ def parse_json_body(
     """Parse a request body as a JSON object of at most ``max_bytes``.
 
     ``text/plain`` is accepted because browsers send it without a CORS
-    preflight (``fetch`` keepalive and ``sendBeacon``).
+    preflight (``fetch`` keepalive and ``sendBeacon``). No string anywhere in it (keys
+    included) may hold NUL or a lone surrogate.
     """
     if (mimetype or "") not in JSON_TYPES:
         raise ApiError(415, "send the body as application/json or text/plain")
     if content_length is not None and content_length > max_bytes:
         raise ApiError(413, f"request body too large (at most {max_bytes} bytes)")
-    raw = stream.read(max_bytes + 1)
-    if len(raw) > max_bytes:
-        raise ApiError(413, f"request body too large (at most {max_bytes} bytes)")
+    raw = _read_body(stream, max_bytes)
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
@@ -43,13 +73,48 @@ def parse_json_body(
         raise bad_request("body is nested too deeply") from exc
     if not isinstance(data, dict):
         raise bad_request("body must be a JSON object")
+    if b"\\u" in raw and _RISKY_ESCAPE.search(raw) and _holds_unstorable(data):
+        raise bad_request("body holds NUL or a lone surrogate, which cannot be stored")
     return data
+
+
+def _read_body(stream: BinaryIO, max_bytes: int) -> bytes:
+    try:
+        raw = stream.read(max_bytes + 1)
+    except HTTPException as exc:
+        # werkzeug's ClientDisconnected (fewer bytes than Content-Length) and the like.
+        raise ApiError(exc.code or 400, "request body is incomplete or malformed") from exc
+    except Exception as exc:  # noqa: BLE001
+        # A bad chunk size or a body cut short, in the server's own words: werkzeug
+        # raises OSError, gunicorn its http.errors (InvalidChunkSize, NoMoreData, …).
+        # Only the client's bytes are read here, so the client sent a broken body.
+        raise bad_request("request body is incomplete or malformed") from exc
+    if len(raw) > max_bytes:
+        raise ApiError(413, f"request body too large (at most {max_bytes} bytes)")
+    return raw
+
+
+def _holds_unstorable(data: object) -> bool:
+    # Iterative: json.loads already bounds the depth, but a recursive walk would use more
+    # stack per level than the parser did.
+    pending = [data]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if _UNSTORABLE.search(value):
+                return True
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False
 
 
 def require_str(
     data: dict[str, Any], key: str, *, max_len: int, optional: bool = False
 ) -> str | None:
-    """A string field with no control characters, at most ``max_len`` long."""
+    """A string field with no control characters or lone surrogates, at most ``max_len``."""
     value = data.get(key)
     if value is None:
         if optional:
@@ -61,4 +126,53 @@ def require_str(
         raise bad_request(f"{key} is longer than {max_len} characters")
     if _CONTROL_CHARACTERS.search(value):
         raise bad_request(f"{key} contains control characters")
+    if _UNSTORABLE.search(value):
+        raise bad_request(f"{key} contains a lone surrogate, which cannot be stored")
     return value
+
+
+def answers_any_input(view: F) -> F:
+    """Mark a view that answers every request itself (the email pixels: always 200)."""
+    view.heedful_answers_any_input = True  # type: ignore[attr-defined]
+    return view
+
+
+def check_request_values() -> None:
+    """Refuse path parameters, query values and form fields that cannot be stored.
+
+    A path parameter names a thing: one that cannot exist is 404 (also for over-long
+    values, which no key, id or token reaches). A query or form value is input: 400.
+    """
+    endpoint = request.endpoint
+    view = current_app.view_functions.get(endpoint) if endpoint else None
+    if getattr(view, "heedful_answers_any_input", False):
+        return
+    for value in (request.view_args or {}).values():
+        if isinstance(value, str) and (len(value) > MAX_PATH_VALUE or _UNSTORABLE.search(value)):
+            abort(404)
+    if _any_unstorable(request.args):
+        abort(400, description="a query parameter holds NUL or a lone surrogate")
+    if request.mimetype in FORM_TYPES and _any_unstorable(_parsed_form()):
+        abort(400, description="a form field holds NUL or a lone surrogate")
+
+
+def _parsed_form() -> MultiDict[str, str]:
+    try:
+        return request.form
+    except HTTPException:
+        raise
+    except Exception as exc:  # noqa: BLE001 (as in _read_body: the server's own errors)
+        raise BadRequest("request body is incomplete or malformed") from exc
+
+
+def _any_unstorable(values: MultiDict[str, str]) -> bool:
+    return any(
+        _UNSTORABLE.search(key) or _UNSTORABLE.search(value)
+        for key, value in values.items(multi=True)
+    )
+
+
+def init_app(app: Flask) -> None:
+    # First of all before_request functions: CSRF protection reads the form too, and a
+    # broken body must become a 400 here rather than an exception there.
+    app.before_request_funcs.setdefault(None, []).insert(0, check_request_values)

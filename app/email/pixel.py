@@ -18,6 +18,7 @@ from flask import Blueprint, Flask, Response, current_app
 from app.email.classify import READ_TIME_CAP_SECONDS
 from app.email.tracking import ReadPlan, plan_read, record_open, record_read
 from app.extensions import csrf, db, limiter
+from app.http import answers_any_input
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ def hold_slots() -> HoldSlots:
 
 
 @bp.route("/<token>.gif", methods=["GET"])
+@answers_any_input
 @limiter.exempt
 @csrf.exempt
 def open_pixel(token: str) -> Response:
@@ -172,6 +174,7 @@ def _read_response(body: HeldGif | bytes) -> Response:
 
 
 @bp.route("/<token>/read.gif", methods=["GET"])
+@answers_any_input
 @limiter.exempt
 @csrf.exempt
 def read_pixel(token: str) -> Response:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from flask import current_app
@@ -215,7 +215,12 @@ def parse_sent_at(value: str, name: str = "sent_at") -> datetime:
         raise EmailError(f"{name} must be an ISO 8601 date-time string") from None
     if parsed.tzinfo is None:
         raise EmailError(f"{name} needs a time zone (e.g. 2026-09-01T09:00:00Z)")
-    return parsed
+    try:
+        # Stored in UTC: 9999-12-31T23:59:59-23:59 is a valid ISO string whose UTC time
+        # does not exist in Python (nor 0001-01-01T00:00:00+23:59).
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise EmailError(f"{name} is out of range once converted to UTC") from None
 
 
 def create_campaign(site_key: str, name: str, sent_at: datetime | None) -> EmailCampaign:
