@@ -223,11 +223,6 @@ def invalidate_site(site_key: str) -> None:
     shared_cache().invalidator.after_commit(site_stamp_keys(site_key))
 
 
-def invalidate_consent(consent_id: str) -> None:
-    """Call after committing a change for (or erasing) ``consent_id`` that staged nothing."""
-    shared_cache().invalidator.after_commit(consent_stamp_keys(consent_id))
-
-
 def load_site_snapshot(site_key: str) -> SiteSnapshot | None:
     site = db.session.scalar(select(Site).where(Site.key == site_key))
     if site is None:

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import delete, select
 
-from app.consent.cache import invalidate_consent
+from app.consent.cache import consent_stamp_keys, deliver_invalidation, stage_invalidation
 from app.extensions import db
 from app.models import ConsentRecord
 from app.privacy.registry import DataHolder, data_holders, register_holder
@@ -47,6 +47,8 @@ def export_subject(consent_id: str) -> dict[str, list[dict[str, Any]]]:
 def erase_subject(consent_id: str) -> dict[str, int]:
     """Delete everything held for ``consent_id`` in one transaction."""
     deleted = {holder.kind: holder.erase(consent_id) for holder in data_holders()}
+    # Staged in the same transaction, so no host can miss the erasure (see invalidation.py).
+    staged = stage_invalidation(consent_stamp_keys(consent_id))
     db.session.commit()
-    invalidate_consent(consent_id)
+    deliver_invalidation(staged)
     return deleted
