@@ -1,0 +1,258 @@
+"""Redaction of personal data from free text before it is stored (invariant 2).
+
+One step for every free-text value the collector keeps (path segments, kept query values,
+titles, targets, search terms): emails, user-agent strings, IPv4 and IPv6 literals,
+payment cards (Luhn), phone numbers and runs of ``LONG_NUMBER_DIGITS`` or more digits
+become ``[email]``, ``[user-agent]``, ``[ip]``, ``[card]``, ``[phone]`` and ``[number]``.
+
+URL parts are judged on their percent-decoded form too (decoded until it no longer
+changes, since double encoding is a cheap way past a single decode), and on a folded
+form (format characters dropped, NFKC, whitespace collapsed), the same folding search
+terms get, so no stored column keeps what the search term beside it redacted. A value
+that is clean in every form is kept exactly as sent; one that is not is stored as the
+redacted decoded text, re-encoded for its place in the URL.
+
+Each part is re-encoded the way a browser sends it: path segments with WHATWG's path
+percent-encode set, which leaves ``[`` and ``]`` alone, so a path reads ``/u/[email]``;
+query values as ``application/x-www-form-urlencoded``, where the brackets become
+``%5B``/``%5D`` (``q=%5Bemail%5D``, as the referrer's engine query was stored already).
+
+Thresholds: a digit run of ``LONG_NUMBER_DIGITS`` (6) or more is a number that can name a
+person (customer and order numbers, one-time codes, unseparated phone numbers, dates of
+birth as 19900101); five digits and fewer (years, postcodes, product and page ids such as
+``/products/12345``) are kept. Dates, years and version strings of up to three parts
+(``v1.2.3``) stay; four dotted parts each up to 255 are an IPv4 address, version or not.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import unicodedata
+from urllib.parse import quote, unquote, unquote_plus
+
+EMAIL = "[email]"
+USER_AGENT = "[user-agent]"
+IP = "[ip]"
+CARD = "[card]"
+PHONE = "[phone]"
+NUMBER = "[number]"
+# A value still percent-encoded after MAX_DECODE_ROUNDS decodings says nothing a report
+# needs and cannot be judged: it is replaced whole.
+ENCODED = "[encoded]"
+MAX_DECODE_ROUNDS = 8
+LONG_NUMBER_DIGITS = 6
+
+# Anything that can start one of the patterns below. A text without any of these (and all
+# ASCII) cannot match: emails need "@", user agents "/" or "MSOffice", IPv6 two colons,
+# IPv4 four digits, phones seven, cards thirteen and long numbers six; "%" and control
+# characters can hide any of them. Checked once, it spares the regexes on most values.
+_TRIGGER = re.compile(r"[@%/\x00-\x1f\x7f]|:[^:]*:|\d\D*\d\D*\d\D*\d|(?i:msoffice)")
+
+# Product names of browsers, engines and mail clients (and every marker the suite's audit
+# looks for); a known name followed by "/" starts a user-agent string, however it goes on.
+_UA_NAMES = (
+    r"(?:mozilla|applewebkit|gecko|chrome|chromium|safari|firefox|opera|presto|trident"
+    r"|crios|fxios|edgios|edga|samsungbrowser|ucbrowser|yabrowser|vivaldi|dalvik"
+    r"|\bopr|\bedge?|\bmsie)/[\w.+-]*"
+)
+# Any other "name/1.2 (platform; details)" is a user agent too: the ";"-separated comment
+# after a product version is the user-agent shape.
+_UA_GENERIC = r"(?<![\w.!+-])[A-Za-z][\w.!+-]*/\d[\w.+-]*\s*\([^()]{0,300};[^()]{0,300}\)"
+_UA_PART = r"(?:[A-Za-z][\w.!+-]*/[\w.+-]*|\([^()]{0,300}\)|mobile\b)"
+_UA_RE = re.compile(
+    rf"(?:{_UA_NAMES}|{_UA_GENERIC}|msoffice[\w.+/-]*)(?:\s*{_UA_PART})*", re.IGNORECASE
+)
+
+_LOCAL_CHAR = r"[\w.+'%!#$&*=?^{|}~-]"
+# Ideographic and full-width dots are included because browsers accept them in domain names.
+_DOT = r"[.\u3002\uff0e\uff61]"
+# The local part is optional so that a bare "@domain.tld" is redacted too; the lookbehind
+# makes each local part start once, keeping the scan linear.
+_EMAIL_RE = re.compile(rf"(?:(?<!{_LOCAL_CHAR}){_LOCAL_CHAR}+)?@[\w-]+(?:{_DOT}[\w-]+)+")
+# The widest reading ("anything@anything.tld", as the suite's audit reads it) catches what
+# the precise pattern leaves, such as "jane@example/.com".
+# The lookbehind starts each try at the start of a run, keeping the scan linear.
+_LOOSE_EMAIL_RE = re.compile(r"(?<![^\s@\"',;<>])[^\s@\"',;<>]+@[^\s@\"',;<>]+\.[A-Za-z]{2,}")
+# Across the segments of a path: a local part within one segment, a domain over several
+# ("/jane.doe@example/.com"); "/@handle/post.html" has no local part and stays.
+_PATH_EMAIL_RE = re.compile(r"(?<![^\s@\"',;<>/])[^\s@\"',;<>/]+@[^\s@\"',;<>]+\.[A-Za-z]{2,}")
+
+# Runs of hex digits, colons and dots are cut and checked as the audit cuts them, then
+# parsed: ``ipaddress`` decides what an address is, for IPv6 and IPv4-in-IPv6 alike.
+_IP_TOKEN_RE = re.compile(r"[0-9A-Fa-f:.]{3,45}")
+# Dotted quads in any context ("v1.2.3.4", "a:10.0.0.1"); octets are checked in code.
+_IPV4_RE = re.compile(r"(?<!\d)\d{1,3}(?:\.\d{1,3}){3}(?!\d|\.\d)")
+
+# A leading "+" marks an international phone number, however Luhn-valid its digits are.
+_CARD_RE = re.compile(r"(?<![\d+])\d(?:[ -]?\d){12,18}(?!\d)")
+_PHONE_RE = re.compile(r"[+(]?\d[\d ().-]*\d\)?")
+_DIGIT_GROUP_RE = re.compile(r"\d+")
+_LONG_NUMBER_RE = re.compile(rf"\d{{{LONG_NUMBER_DIGITS},}}")
+_MIN_PHONE_DIGITS = 7
+
+# WHATWG's path percent-encode set, plus "%" and "/" (a decoded "/" must not split the
+# segment) and "\" (which special URLs read as "/").
+_PATH_SAFE = "!$&'()*+,;=:@[]|^~"
+
+
+def redact(text: str) -> str:
+    """Replace personal data in plain ``text`` with placeholders; other text is unchanged."""
+    if text.isascii() and not _TRIGGER.search(text):
+        return text
+    # User agents first: their versions look like addresses and numbers. Emails before
+    # numbers because they may contain digits; addresses before phones, which would take
+    # "192.168.100.200"; cards before phones because a spaced card also looks like one.
+    text = _UA_RE.sub(USER_AGENT, text)
+    text = _EMAIL_RE.sub(EMAIL, text)
+    text = _LOOSE_EMAIL_RE.sub(EMAIL, text)
+    text = _redact_ip_tokens(text)
+    text = _IPV4_RE.sub(_redact_ipv4, text)
+    text = _CARD_RE.sub(_redact_card, text)
+    text = _PHONE_RE.sub(_redact_phone, text)
+    text = _LONG_NUMBER_RE.sub(NUMBER, text)
+    # A number taken out of a longer hex-and-colon run can leave a valid IPv6 behind.
+    return _redact_ip_tokens(text)
+
+
+def is_clean(text: str) -> bool:
+    """True when ``text`` holds nothing ``redact`` would replace."""
+    return (text.isascii() and not _TRIGGER.search(text)) or redact(text) == text
+
+
+def redact_text(text: str, *, plus_is_space: bool = False) -> str:
+    """``text`` as sent when it is clean decoded and folded too; else the redacted view.
+
+    For values that may carry percent-encoding (titles, query values as ``parse_qsl``
+    gives them); ``plus_is_space`` reads "+" as a space, as query strings do.
+    """
+    if text.isascii() and not _TRIGGER.search(text):
+        return text
+    view = _view(text, plus_is_space)
+    if view is None:
+        return ENCODED
+    if is_clean(view) and is_clean(text):
+        return text
+    return redact(view)
+
+
+def redact_path(path: str) -> str:
+    """``path`` with each segment run through ``redact_text`` and re-encoded if changed."""
+    if path.isascii() and not _TRIGGER.search(path.replace("/", "")):
+        return path
+    segments = path.split("/")
+    for index, segment in enumerate(segments):
+        kept = redact_text(segment)
+        if kept != segment:
+            segments[index] = _path_segment(kept)
+    if "@" in path or "%" in path:
+        whole = _view("/".join(segments), False) or ""
+        if "@" in whole and _PATH_EMAIL_RE.search(whole):
+            segments = [EMAIL if _has_at(segment) else segment for segment in segments]
+    return "/".join(segments)
+
+
+def redact_query_value(value: str) -> str:
+    """A query value (or name) as ``parse_qsl`` decoded it, redacted for re-encoding."""
+    return redact_text(value, plus_is_space=True)
+
+
+def luhn_valid(digits: str) -> bool:
+    """True when ``digits`` (decimal digits only) passes the Luhn checksum."""
+    if not digits or not digits.isdecimal():
+        return False
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = int(char)
+        if index % 2:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def _view(text: str, plus_is_space: bool) -> str | None:
+    """Decoded until stable, then folded; None when still encoded after the bound."""
+    decode = unquote_plus if plus_is_space else unquote
+    for _ in range(MAX_DECODE_ROUNDS):
+        decoded = decode(text, errors="replace")
+        # NFKC can make a "%" of a full-width "％", so decoding and folding go round together.
+        folded = _fold(decoded)
+        if folded == text:
+            return text
+        text = folded
+    return None
+
+
+def _fold(text: str) -> str:
+    """Format and control characters dropped, NFKC, whitespace collapsed (as search terms)."""
+    if text.isascii() and text.isprintable():
+        return " ".join(text.split())
+    kept = "".join(
+        " " if char.isspace() else char
+        for char in text
+        if char.isspace() or unicodedata.category(char)[0] != "C"
+    )
+    return " ".join(unicodedata.normalize("NFKC", kept).split())
+
+
+def _has_at(segment: str) -> bool:
+    view = _view(segment, False)
+    return view is None or "@" in view
+
+
+def _path_segment(text: str) -> str:
+    segment = quote(text, safe=_PATH_SAFE, errors="replace")
+    # An escape's own digits can read as part of an address ("%20" before ".1.2.3").
+    return segment if is_clean(segment) else redact(segment)
+
+
+def _redact_ip_tokens(text: str) -> str:
+    if text.count(":") < 2 and text.count(".") < 3:
+        return text
+    return _IP_TOKEN_RE.sub(_redact_ip_token, text)
+
+
+def _redact_ip_token(match: re.Match[str]) -> str:
+    token = match.group()
+    # Stripped as the audit strips, and with a leading "::" kept ("::1", "::ffff:10.0.0.1").
+    for address in (token.strip(".:"), token.lstrip(".").rstrip(".:")):
+        if address.count(".") != 3 and address.count(":") < 2:
+            continue
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            continue
+        start = token.index(address)
+        return token[:start] + IP + token[start + len(address) :]
+    return token
+
+
+def _redact_ipv4(match: re.Match[str]) -> str:
+    octets = match.group().split(".")
+    return IP if all(int(octet) <= 255 for octet in octets) else match.group()
+
+
+def _redact_card(match: re.Match[str]) -> str:
+    digits = "".join(char for char in match.group() if char.isdecimal())
+    return CARD if luhn_valid(digits) else match.group()
+
+
+def _redact_phone(match: re.Match[str]) -> str:
+    candidate = match.group()
+    groups = _DIGIT_GROUP_RE.findall(candidate)
+    if sum(len(group) for group in groups) < _MIN_PHONE_DIGITS:
+        return candidate
+    # Unseparated runs are left to the generic "[number]" rule.
+    if len(groups) == 1 and not candidate.startswith(("+", "(")):
+        return candidate
+    if not candidate.startswith("+") and _only_years_and_small_numbers(groups):
+        return candidate
+    return PHONE
+
+
+def _only_years_and_small_numbers(groups: list[str]) -> bool:
+    """Year ranges and dates ("2023-2024", "covid-19 2020", "12.05.2024") are not phones."""
+    years = [group for group in groups if len(group) == 4 and group[:2] in ("19", "20")]
+    return bool(years) and all(group in years or len(group) <= 2 for group in groups)
