@@ -43,11 +43,15 @@ ENCODED = "[encoded]"
 MAX_DECODE_ROUNDS = 8
 LONG_NUMBER_DIGITS = 6
 
-# Anything that can start one of the patterns below. A text without any of these (and all
-# ASCII) cannot match: emails need "@", user agents "/" or "MSOffice", IPv6 two colons,
-# IPv4 four digits, phones seven, cards thirteen and long numbers six; "%" and control
-# characters can hide any of them. Checked once, it spares the regexes on most values.
-_TRIGGER = re.compile(r"[@%/\x00-\x1f\x7f]|:[^:]*:|\d\D*\d\D*\d\D*\d|(?i:msoffice)")
+# What every pattern below needs: emails "@", user agents "/" or "MSOffice", IPv6 two
+# colons, IPv4 three dots, long numbers six digits (phones seven, cards thirteen). A text
+# without any of these cannot match, which spares the regexes on most values.
+_PATTERNS_NEED = r"[@/]|:[^:]*:|\.[^.]*\.[^.]*\.|\d(?:\D*\d){5}|(?i:msoffice)"
+_TRIGGER = re.compile(_PATTERNS_NEED)
+# An ASCII value as sent can also hide one behind an escape or a control character.
+_RAW_TRIGGER = re.compile(_PATTERNS_NEED + r"|%[0-9A-Fa-f]{2}|[\x00-\x1f\x7f]")
+_UA_GATE = re.compile(r"/|msoffice", re.IGNORECASE)
+_SIX_DIGITS = re.compile(r"\d(?:\D*\d){5}")
 
 # Product names of browsers, engines and mail clients (and every marker the suite's audit
 # looks for); a known name followed by "/" starts a user-agent string, however it goes on.
@@ -98,26 +102,32 @@ _PATH_SAFE = "!$&'()*+,;=:@[]|^~"
 
 def redact(text: str) -> str:
     """Replace personal data in plain ``text`` with placeholders; other text is unchanged."""
-    if text.isascii() and not _TRIGGER.search(text):
+    if not _TRIGGER.search(text):
         return text
     # User agents first: their versions look like addresses and numbers. Emails before
     # numbers because they may contain digits; addresses before phones, which would take
     # "192.168.100.200"; cards before phones because a spaced card also looks like one.
-    text = _UA_RE.sub(USER_AGENT, text)
-    text = _EMAIL_RE.sub(EMAIL, text)
-    text = _LOOSE_EMAIL_RE.sub(EMAIL, text)
+    # Each step runs only when the text has what its pattern needs.
+    if _UA_GATE.search(text):
+        text = _UA_RE.sub(USER_AGENT, text)
+    if "@" in text:
+        text = _EMAIL_RE.sub(EMAIL, text)
+        text = _LOOSE_EMAIL_RE.sub(EMAIL, text)
     text = _redact_ip_tokens(text)
-    text = _IPV4_RE.sub(_redact_ipv4, text)
-    text = _CARD_RE.sub(_redact_card, text)
-    text = _PHONE_RE.sub(_redact_phone, text)
-    text = _LONG_NUMBER_RE.sub(NUMBER, text)
-    # A number taken out of a longer hex-and-colon run can leave a valid IPv6 behind.
-    return _redact_ip_tokens(text)
+    if text.count(".") >= 3:
+        text = _IPV4_RE.sub(_redact_ipv4, text)
+    if _SIX_DIGITS.search(text):
+        text = _CARD_RE.sub(_redact_card, text)
+        text = _PHONE_RE.sub(_redact_phone, text)
+        text = _LONG_NUMBER_RE.sub(NUMBER, text)
+        # A number taken out of a longer hex-and-colon run can leave a valid IPv6 behind.
+        text = _redact_ip_tokens(text)
+    return text
 
 
 def is_clean(text: str) -> bool:
     """True when ``text`` holds nothing ``redact`` would replace."""
-    return (text.isascii() and not _TRIGGER.search(text)) or redact(text) == text
+    return not _TRIGGER.search(text) or redact(text) == text
 
 
 def redact_text(text: str, *, plus_is_space: bool = False) -> str:
@@ -126,19 +136,19 @@ def redact_text(text: str, *, plus_is_space: bool = False) -> str:
     For values that may carry percent-encoding (titles, query values as ``parse_qsl``
     gives them); ``plus_is_space`` reads "+" as a space, as query strings do.
     """
-    if text.isascii() and not _TRIGGER.search(text):
+    if text.isascii() and not _RAW_TRIGGER.search(text):
         return text
     view = _view(text, plus_is_space)
     if view is None:
         return ENCODED
-    if is_clean(view) and is_clean(text):
+    if is_clean(view) and (view == text or is_clean(text)):
         return text
     return redact(view)
 
 
 def redact_path(path: str) -> str:
     """``path`` with each segment run through ``redact_text`` and re-encoded if changed."""
-    if path.isascii() and not _TRIGGER.search(path.replace("/", "")):
+    if path.isascii() and not _RAW_TRIGGER.search(path.replace("/", "")):
         return path
     segments = path.split("/")
     for index, segment in enumerate(segments):
@@ -187,14 +197,16 @@ def _view(text: str, plus_is_space: bool) -> str | None:
 
 def _fold(text: str) -> str:
     """Format and control characters dropped, NFKC, whitespace collapsed (as search terms)."""
-    if text.isascii() and text.isprintable():
-        return " ".join(text.split())
-    kept = "".join(
-        " " if char.isspace() else char
-        for char in text
-        if char.isspace() or unicodedata.category(char)[0] != "C"
-    )
-    return " ".join(unicodedata.normalize("NFKC", kept).split())
+    if not text.isprintable():
+        # Not printable: a control, format or private character, or a space other than " ".
+        text = "".join(
+            " " if char.isspace() else char
+            for char in text
+            if char.isspace() or unicodedata.category(char)[0] != "C"
+        )
+    if not text.isascii() and not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
+    return " ".join(text.split())
 
 
 def _has_at(segment: str) -> bool:
