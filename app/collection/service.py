@@ -33,7 +33,7 @@ from app.collection.writer import WriteJob, group_writer
 from app.consent.cache import SiteSnapshot, consent_allows, site_snapshot
 from app.enrichment.context import ClientFacts
 from app.enrichment.ip import parse_ip
-from app.enrichment.redaction import is_clean, redact_text
+from app.enrichment.redaction import is_clean, redact_text, spells_address
 from app.errors import bad_request
 from app.extensions import db
 
@@ -168,7 +168,7 @@ def _is_ip_literal(host: str | None) -> bool:
 def _stored_host(host: str) -> str | None:
     # A bare IP address as host says nothing the site's own domains do not; nor does a
     # name that spells one ("10.0.0.1.nip.io").
-    return None if _is_ip_literal(host) or not is_clean(host) else host
+    return None if _is_ip_literal(host) or spells_address(host) else host
 
 
 def _cut(text: str, limit: int, separator: str) -> str:
@@ -249,7 +249,7 @@ def _cleaned_target(target: str, allowed_params: frozenset[str]) -> str | None:
         page = parse_page_url(target, allowed_params=allowed_params)
     except ValueError:
         return None
-    if not _is_ip_literal(page.host) and not is_clean(page.host):
+    if not _is_ip_literal(page.host) and spells_address(page.host):
         return None
     # An own-site link on a bare IP (a site registered on an address) is kept relative.
     return _without_ip_host(page.url)

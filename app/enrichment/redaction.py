@@ -130,6 +130,11 @@ def is_clean(text: str) -> bool:
     return not _TRIGGER.search(text) or redact(text) == text
 
 
+def spells_address(host: str) -> bool:
+    """True when a host name holds an IP address, as "10.0.0.1.nip.io" does."""
+    return _redact_ip_tokens(host) != host or _IPV4_RE.sub(_redact_ipv4, host) != host
+
+
 def redact_text(text: str, *, plus_is_space: bool = False) -> str:
     """``text`` as sent when it is clean decoded and folded too; else the redacted view.
 

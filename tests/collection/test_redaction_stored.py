@@ -168,7 +168,19 @@ def test_a_referrer_or_target_host_that_spells_an_address_is_not_kept(app, clien
         {"type": "pageview", "url": SITE_ORIGIN + "/a", "referrer": "https://10.0.0.1.nip.io/x"},
         {"type": "outbound", "url": SITE_ORIGIN + "/a", "target": "https://10.0.0.1.nip.io/"},
     ]
-    assert collect(client, granted, events).get_json() == {"accepted": 2, "dropped": 0}
+    # The other side: a host with digits that are no address is kept.
+    events.append(
+        {
+            "type": "pageview",
+            "url": SITE_ORIGIN + "/b",
+            "referrer": "https://cdn1234567.example.net/",
+        }
+    )
+    assert collect(client, granted, events).get_json() == {"accepted": 3, "dropped": 0}
     with app.app_context():
-        values = db.session.execute(sa.text("SELECT type, referrer, target FROM events")).all()
-    assert sorted(values) == [("outbound", None, None), ("pageview", None, None)]
+        values = db.session.execute(sa.text("SELECT path, referrer, target FROM events")).all()
+    assert sorted(values) == [
+        ("/a", None, None),
+        ("/a", None, None),
+        ("/b", "https://cdn1234567.example.net", None),
+    ]

@@ -15,6 +15,7 @@ from app.enrichment.redaction import (
     redact_path,
     redact_query_value,
     redact_text,
+    spells_address,
 )
 from tests.audit import personal_data_findings
 
@@ -186,6 +187,14 @@ def test_redact_user_agent_strings(agent: str) -> None:
 @pytest.mark.parametrize("raw", ["HTTP/2 explained", "24/7 support", "and/or", "TCP/IP guide"])
 def test_redact_leaves_slashes_that_are_no_user_agent(raw: str) -> None:
     assert redact(raw) == raw
+
+
+def test_a_host_that_spells_an_address_is_known() -> None:
+    assert spells_address("10.0.0.1.nip.io")
+    assert spells_address("2001:db8::1")
+    assert not spells_address("www.example.com")
+    assert not spells_address("cdn1234567.example.net")
+    assert not spells_address("10-0-0-1.example.net")
 
 
 # --- ordinary page content stays as it is --------------------------------------------------
