@@ -40,6 +40,7 @@ from app.extensions import db
 MAX_TITLE_STORED = 300
 MAX_REFERRER_STORED = 300  # the column width
 MAX_PATH_STORED = MAX_QUERY_STORED = 1024
+MAX_TARGET_STORED = 2048
 CATEGORY = "analytics"
 
 
@@ -171,10 +172,14 @@ def _stored_host(host: str) -> str | None:
     return None if _is_ip_literal(host) or spells_address(host) else host
 
 
-def _cut(text: str, limit: int, separator: str) -> str:
-    """``text`` within ``limit``, without the part cut through (which could read as a new
-    token, "1.2.3.456" as an address)."""
-    return text if len(text) <= limit else text[:limit].rpartition(separator)[0]
+def _cut(text: str, limit: int, separators: str) -> str:
+    """``text`` within ``limit``, cut after its last whole part: a part cut through could
+    read as a new token ("1.2.3.456" as an address)."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    end = max(head.rfind(separator) for separator in separators)
+    return head[:end] if end > 0 else ""
 
 
 def _without_ip_host(url: str) -> str:
@@ -252,7 +257,8 @@ def _cleaned_target(target: str, allowed_params: frozenset[str]) -> str | None:
     if not _is_ip_literal(page.host) and spells_address(page.host):
         return None
     # An own-site link on a bare IP (a site registered on an address) is kept relative.
-    return _without_ip_host(page.url)
+    # Placeholders can be longer than what they replace ("%5Bnumber%5D" for six digits).
+    return _cut(_without_ip_host(page.url), MAX_TARGET_STORED, "/?&") or None
 
 
 # Titles recur like URLs (every view of a page sends its title): each distinct one is

@@ -184,3 +184,28 @@ def test_a_referrer_or_target_host_that_spells_an_address_is_not_kept(app, clien
         ("/a", None, None),
         ("/b", "https://cdn1234567.example.net", None),
     ]
+
+
+def test_placeholders_longer_than_what_they_replace_stay_within_the_columns(app, client, granted):
+    """Six digits become "[number]", or "%5Bnumber%5D" in a query: a URL at the size limit
+    grows past its column unless it is cut (after a whole part) once redacted."""
+    runs = "/".join(["123456"] * 290)
+    events = [
+        {
+            "type": "download",
+            "url": SITE_ORIGIN + "/" + runs[:1900],
+            "target": (SITE_ORIGIN + "/d/" + runs)[:2040],
+            "title": " ".join(["a123456"] * 100),
+        },
+        {"type": "pageview", "url": SITE_ORIGIN + "/s?q=" + "+".join(["a123456"] * 250)},
+    ]
+    assert collect(client, granted, events).get_json() == {"accepted": 2, "dropped": 0}
+    rows = stored(app)["events"]
+    for event in rows:
+        assert len(event.path) <= 1024 and len(event.query or "") <= 1024
+        assert len(event.target or "") <= 2048 and len(event.title or "") <= 300
+        assert "123456" not in (event.path + (event.query or "") + (event.target or ""))
+    (download,) = [event for event in rows if event.type == "download"]
+    assert download.target.startswith(SITE_ORIGIN + "/d/[number]/[number]/")
+    assert download.title.startswith("a[number] a[number]")
+    assert stored(app)["terms"][0].term.startswith("a[number] a[number]")
