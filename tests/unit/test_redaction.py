@@ -29,6 +29,7 @@ SAFARI_UA = (
     "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
 )
 OUTLOOK_UA = "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.4266; Pro)"
+PLACEHOLDERS = ("[email]", "[user-agent]", "[ip]", "[card]", "[phone]", "[number]")
 ANDROID_UA = "Dalvik/2.1.0 (Linux; U; Android 11; SM-A505F Build/RP1A.200720.012)"
 
 
@@ -356,12 +357,13 @@ def test_property_redaction_is_stable(raw: str) -> None:
 @settings(max_examples=400)
 @given(_TEXT)
 def test_property_a_search_term_redacts_nothing_its_query_value_kept(raw: str) -> None:
-    """events.query and search_terms.term agree: normalising the stored value finds
-    nothing more to redact than the value itself had."""
+    """events.query and search_terms.term agree: the term made from the stored value has
+    no placeholder the stored value lacks, so normalising found nothing more to redact."""
     stored = redact_query_value(raw)
     term = normalise_term(stored)
     if term is not None:
-        assert term == normalise_term(redact_text(stored))
+        for placeholder in PLACEHOLDERS:
+            assert term.count(placeholder) <= stored.count(placeholder), (stored, term)
         assert personal_data_findings(term) == []
 
 
