@@ -132,6 +132,8 @@ def is_clean(text: str) -> bool:
 
 def spells_address(host: str) -> bool:
     """True when a host name holds an IP address, as "10.0.0.1.nip.io" does."""
+    if host.count(".") < 3 and host.count(":") < 2:
+        return False
     return _redact_ip_tokens(host) != host or _IPV4_RE.sub(_redact_ipv4, host) != host
 
 
