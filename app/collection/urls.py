@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
-from app.enrichment.redaction import is_clean, redact, redact_path, redact_query_value
+from app.enrichment.redaction import redact_url
 
 DEFAULT_QUERY_PARAMS: frozenset[str] = frozenset(
     {"q", "query", "s", "search", "searchword", "k", "keyword", "keywords"}
@@ -111,17 +111,13 @@ def parse_page_url(url: str, *, allowed_params: frozenset[str] | set[str]) -> Pa
     allowed = {name.casefold() for name in allowed_params}
     # What is kept is free text: names ("utm_" + anything) and values are redacted, so the
     # query column, the search terms and the target all hold the same redacted text.
-    kept = tuple(
-        (redact_query_value(name), redact_query_value(value))
+    params = (
+        (name, value)
         for name, value in parse_qsl(parts.query, keep_blank_values=True)
         if name.casefold() in allowed or name.casefold().startswith("utm_")
     )
-    query = urlencode(kept)
-    if not is_clean(query):
-        # An escape's own digits can read as part of an address ("%21.1.2.3").
-        query = redact(query)
     # An empty path and "/" are the same page; normalising avoids splitting its statistics.
-    path = redact_path(parts.path or "/")
+    path, kept, query = redact_url(netloc, parts.path or "/", params)
     return PageUrl(parts.scheme, host, netloc, path, kept, query)
 
 

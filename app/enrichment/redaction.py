@@ -29,7 +29,8 @@ from __future__ import annotations
 import ipaddress
 import re
 import unicodedata
-from urllib.parse import quote, unquote, unquote_plus
+from collections.abc import Iterable
+from urllib.parse import quote, unquote, unquote_plus, urlencode
 
 EMAIL = "[email]"
 USER_AGENT = "[user-agent]"
@@ -71,16 +72,15 @@ _UA_RE = re.compile(
 _LOCAL_CHAR = r"[\w.+'%!#$&*=?^{|}~-]"
 # Ideographic and full-width dots are included because browsers accept them in domain names.
 _DOT = r"[.\u3002\uff0e\uff61]"
-# The local part is optional so that a bare "@domain.tld" is redacted too; the lookbehind
-# makes each local part start once, keeping the scan linear.
-_EMAIL_RE = re.compile(rf"(?:(?<!{_LOCAL_CHAR}){_LOCAL_CHAR}+)?@[\w-]+(?:{_DOT}[\w-]+)+")
+# The local part may be empty so that a bare "@domain.tld" is redacted too; the lookbehind
+# makes each local part start once, keeping the scan linear. A local part run on from the
+# previous email ("a@b.com+c@d.com") is left to the loose pattern, which takes it whole.
+_EMAIL_RE = re.compile(rf"(?<!{_LOCAL_CHAR}){_LOCAL_CHAR}*@[\w-]+(?:{_DOT}[\w-]+)+")
 # The widest reading ("anything@anything.tld", as the suite's audit reads it) catches what
 # the precise pattern leaves, such as "jane@example/.com".
 # The lookbehind starts each try at the start of a run, keeping the scan linear.
 _LOOSE_EMAIL_RE = re.compile(r"(?<![^\s@\"',;<>])[^\s@\"',;<>]+@[^\s@\"',;<>]+\.[A-Za-z]{2,}")
-# Across the segments of a path: a local part within one segment, a domain over several
-# ("/jane.doe@example/.com"); "/@handle/post.html" has no local part and stays.
-_PATH_EMAIL_RE = re.compile(r"(?<![^\s@\"',;<>/])[^\s@\"',;<>/]+@[^\s@\"',;<>]+\.[A-Za-z]{2,}")
+
 
 # Runs of hex digits, colons and dots are cut and checked as the audit cuts them, then
 # parsed: ``ipaddress`` decides what an address is, for IPv6 and IPv4-in-IPv6 alike.
@@ -110,9 +110,14 @@ def redact(text: str) -> str:
     # Each step runs only when the text has what its pattern needs.
     if _UA_GATE.search(text):
         text = _UA_RE.sub(USER_AGENT, text)
-    if "@" in text:
-        text = _EMAIL_RE.sub(EMAIL, text)
-        text = _LOOSE_EMAIL_RE.sub(EMAIL, text)
+    for _ in range(3):
+        # Each pass can leave an "@" run on from the email before it ("a@b.coc@d.com").
+        if "@" not in text:
+            break
+        redacted = _LOOSE_EMAIL_RE.sub(EMAIL, _EMAIL_RE.sub(EMAIL, text))
+        if redacted == text:
+            break
+        text = redacted
     text = _redact_ip_tokens(text)
     if text.count(".") >= 3:
         text = _IPV4_RE.sub(_redact_ipv4, text)
@@ -120,9 +125,8 @@ def redact(text: str) -> str:
         text = _CARD_RE.sub(_redact_card, text)
         text = _PHONE_RE.sub(_redact_phone, text)
         text = _LONG_NUMBER_RE.sub(NUMBER, text)
-        # A number taken out of a longer hex-and-colon run can leave a valid IPv6 behind.
-        text = _redact_ip_tokens(text)
-    return text
+    # A number taken out of a longer hex-and-colon run can leave a valid IPv6 behind.
+    return _redact_ip_tokens(text)
 
 
 def is_clean(text: str) -> bool:
@@ -148,7 +152,7 @@ def redact_text(text: str, *, plus_is_space: bool = False) -> str:
     view = _view(text, plus_is_space)
     if view is None:
         return ENCODED
-    if is_clean(view) and (view == text or is_clean(text)):
+    if is_clean(view) and (view == text or _clean_as_sent_and_decoded(text, plus_is_space)):
         return text
     return redact(view)
 
@@ -162,16 +166,51 @@ def redact_path(path: str) -> str:
         kept = redact_text(segment)
         if kept != segment:
             segments[index] = _path_segment(kept)
-    if "@" in path or "%" in path:
-        whole = _view("/".join(segments), False) or ""
-        if "@" in whole and _PATH_EMAIL_RE.search(whole):
-            segments = [EMAIL if _has_at(segment) else segment for segment in segments]
     return "/".join(segments)
 
 
+def redact_url(
+    netloc: str, path: str, params: Iterable[tuple[str, str]]
+) -> tuple[str, tuple[tuple[str, str], ...], str]:
+    """Redacted path, query parameters (as ``parse_qsl`` gives them) and query string.
+
+    Each part is redacted on its own, then the URL is read whole, as the audit reads a
+    column: an "@" in one part and a domain in the next ("/jane.doe@example/.com",
+    "q=jane@&utm_source=example.com") make the parts holding an "@" "[email]".
+    """
+    path = redact_path(path)
+    kept = tuple((redact_query_value(name), redact_query_value(value)) for name, value in params)
+    query = urlencode(kept)
+    if not is_clean(query):
+        # An escape's own digits can read as part of an address ("%21.1.2.3").
+        query = redact(query)
+    whole = f"//{netloc}{path}?{query}"
+    if "@" in whole or "%" in whole:
+        forms = (whole, _decoded(whole, False), _decoded(whole, True))
+        if any("@" in form and _LOOSE_EMAIL_RE.search(form) for form in forms):
+            path = "/".join(EMAIL if _has_at(part) else part for part in path.split("/"))
+            kept = tuple(
+                (EMAIL if _has_at(name) else name, EMAIL if _has_at(value) else value)
+                for name, value in kept
+            )
+            query = redact(urlencode(kept))
+    return path, kept, query
+
+
 def redact_query_value(value: str) -> str:
-    """A query value (or name) as ``parse_qsl`` decoded it, redacted for re-encoding."""
-    return redact_text(value, plus_is_space=True)
+    """A query value (or name) as ``parse_qsl`` decoded it, redacted for re-encoding.
+
+    Judged with "+" read both ways: stored form-encoded, a space comes back as "+", which
+    a reader may take literally ("::@+example.com" reads as an email then).
+    """
+    value = redact_text(value, plus_is_space=True)
+    for _ in range(3):
+        literal = value.replace(" ", "+")
+        redacted = redact_text(literal)
+        if redacted == literal:
+            break
+        value = redacted
+    return value
 
 
 def luhn_valid(digits: str) -> bool:
@@ -202,6 +241,23 @@ def _view(text: str, plus_is_space: bool) -> str | None:
     return None
 
 
+def _clean_as_sent_and_decoded(text: str, plus_is_space: bool) -> bool:
+    """Clean as sent, and decoded but not folded: a control character kept between two
+    decoded "@" can make an email of what folding reads as none."""
+    return is_clean(text) and is_clean(_decoded(text, plus_is_space))
+
+
+def _decoded(text: str, plus_is_space: bool) -> str:
+    """Percent-decoded until stable (at most MAX_DECODE_ROUNDS times), not folded."""
+    decode = unquote_plus if plus_is_space else unquote
+    for _ in range(MAX_DECODE_ROUNDS):
+        decoded = decode(text, errors="replace")
+        if decoded == text:
+            break
+        text = decoded
+    return text
+
+
 def _fold(text: str) -> str:
     """Format and control characters dropped, NFKC, whitespace collapsed (as search terms)."""
     if not text.isprintable():
@@ -216,9 +272,9 @@ def _fold(text: str) -> str:
     return " ".join(text.split())
 
 
-def _has_at(segment: str) -> bool:
-    view = _view(segment, False)
-    return view is None or "@" in view
+def _has_at(part: str) -> bool:
+    view = _view(part, False)
+    return view is None or "@" in view or "@" in _decoded(part, True)
 
 
 def _path_segment(text: str) -> str:
@@ -228,9 +284,15 @@ def _path_segment(text: str) -> str:
 
 
 def _redact_ip_tokens(text: str) -> str:
-    if text.count(":") < 2 and text.count(".") < 3:
-        return text
-    return _IP_TOKEN_RE.sub(_redact_ip_token, text)
+    for _ in range(3):
+        if text.count(":") < 2 and text.count(".") < 3:
+            break
+        # A run that is no address can hold one once a neighbour is replaced ("1::2::e").
+        redacted = _IP_TOKEN_RE.sub(_redact_ip_token, text)
+        if redacted == text:
+            break
+        text = redacted
+    return text
 
 
 def _redact_ip_token(match: re.Match[str]) -> str:
