@@ -41,6 +41,8 @@ NUMBER = "[number]"
 # A value still percent-encoded after MAX_DECODE_ROUNDS decodings says nothing a report
 # needs and cannot be judged: it is replaced whole.
 ENCODED = "[encoded]"
+# A URL part that reads as personal data only as stored (see ``redact_url``).
+REDACTED = "[redacted]"
 MAX_DECODE_ROUNDS = 8
 LONG_NUMBER_DIGITS = 6
 
@@ -102,8 +104,19 @@ _PATH_SAFE = "!$&'()*+,;=:@[]|^~"
 
 def redact(text: str) -> str:
     """Replace personal data in plain ``text`` with placeholders; other text is unchanged."""
-    if not _TRIGGER.search(text):
-        return text
+    for _ in range(3):
+        # A replacement can join what was apart ("a@b.c" + "+44 20 7946 0958x.com" reads
+        # as one email once the phone is "[phone]"): passes repeat until nothing changes.
+        if not _TRIGGER.search(text):
+            break
+        redacted = _redact_once(text)
+        if redacted == text:
+            break
+        text = redacted
+    return text
+
+
+def _redact_once(text: str) -> str:
     # User agents first: their versions look like addresses and numbers. Emails before
     # numbers because they may contain digits; addresses before phones, which would take
     # "192.168.100.200"; cards before phones because a spaced card also looks like one.
@@ -181,20 +194,21 @@ def redact_url(
     path = redact_path(path)
     kept = tuple((redact_query_value(name), redact_query_value(value)) for name, value in params)
     query = urlencode(kept)
-    if not is_clean(query):
-        # An escape's own digits can read as part of an address ("%21.1.2.3").
-        query = redact(query)
     whole = f"//{netloc}{path}?{query}"
-    if "@" in whole or "%" in whole:
-        forms = (whole, _decoded(whole, False), _decoded(whole, True))
-        if any("@" in form and _LOOSE_EMAIL_RE.search(form) for form in forms):
-            path = "/".join(EMAIL if _has_at(part) else part for part in path.split("/"))
-            kept = tuple(
-                (EMAIL if _has_at(name) else name, EMAIL if _has_at(value) else value)
-                for name, value in kept
-            )
-            query = redact(urlencode(kept))
-    return path, kept, query
+    if _clean_in_every_form(whole):
+        return path, kept, query
+    if any(_LOOSE_EMAIL_RE.search(form) for form in _forms(whole)):
+        path = "/".join(EMAIL if _has_at(part) else part for part in path.split("/"))
+        kept = tuple((_no_at(name), _no_at(value)) for name, value in kept)
+    # What is left can only be a part unclean as it is stored: the digits of an escape
+    # reading as part of an address ("%21.1.2.3"), a placeholder splitting a run that was
+    # no address into one that is. Such parts are replaced whole.
+    path = "/".join(_stored_part(part, part) for part in path.split("/"))
+    kept = tuple(
+        (_stored_part(name, urlencode([(name, "")])), _stored_part(value, urlencode([("", value)])))
+        for name, value in kept
+    )
+    return path, kept, urlencode(kept)
 
 
 def redact_query_value(value: str) -> str:
@@ -270,6 +284,23 @@ def _fold(text: str) -> str:
     if not text.isascii() and not unicodedata.is_normalized("NFKC", text):
         text = unicodedata.normalize("NFKC", text)
     return " ".join(text.split())
+
+
+def _forms(stored: str) -> set[str]:
+    """A stored value as sent and decoded, "+" read both ways (as the audit reads it)."""
+    return {stored, _decoded(stored, False), _decoded(stored, True)}
+
+
+def _clean_in_every_form(stored: str) -> bool:
+    return all(is_clean(form) for form in _forms(stored))
+
+
+def _stored_part(part: str, stored: str) -> str:
+    return part if _clean_in_every_form(stored) else REDACTED
+
+
+def _no_at(value: str) -> str:
+    return EMAIL if _has_at(value) else value
 
 
 def _has_at(part: str) -> bool:

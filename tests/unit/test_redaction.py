@@ -349,7 +349,7 @@ _PIECES = st.sampled_from(
 _TEXT = st.lists(st.one_of(_PIECES, st.text(max_size=6)), max_size=10).map("".join)
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(_TEXT)
 def test_property_redacted_text_passes_the_audit_in_every_form(raw: str) -> None:
     assert personal_data_findings(redact_text(raw)) == []
@@ -368,7 +368,7 @@ def test_property_redacted_paths_pass_the_audit(segments: list[str]) -> None:
     assert across == []
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(_TEXT)
 def test_property_redaction_is_stable(raw: str) -> None:
     once = redact_text(raw)
@@ -376,7 +376,7 @@ def test_property_redaction_is_stable(raw: str) -> None:
     assert is_clean(redact(raw))
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(_TEXT)
 def test_property_a_search_term_redacts_nothing_its_query_value_kept(raw: str) -> None:
     """events.query and search_terms.term agree: the term made from the stored value has
@@ -389,7 +389,7 @@ def test_property_a_search_term_redacts_nothing_its_query_value_kept(raw: str) -
         assert personal_data_findings(term) == []
 
 
-@settings(max_examples=600)
+@settings(max_examples=600, deadline=None)
 @given(st.text(alphabet=st.characters(codec="ascii"), max_size=40))
 def test_property_the_fast_path_skips_only_what_the_regexes_would_keep(raw: str) -> None:
     if raw.isascii() and not redaction._RAW_TRIGGER.search(raw):
@@ -408,7 +408,7 @@ def test_property_the_fast_path_skips_only_what_the_regexes_would_keep(raw: str)
         assert redaction._view(raw, False) == " ".join(raw.split())
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(_TEXT, _TEXT, _TEXT, st.booleans())
 def test_property_a_page_url_is_stored_clean_in_every_column(
     segment: str, value: str, campaign: str, encode: bool
