@@ -41,7 +41,7 @@ NUMBER = "[number]"
 # A value still percent-encoded after MAX_DECODE_ROUNDS decodings says nothing a report
 # needs and cannot be judged: it is replaced whole.
 ENCODED = "[encoded]"
-# A URL part that reads as personal data only as stored (see ``redact_url``).
+# A query part that reads as personal data only as stored (see ``redact_url``).
 REDACTED = "[redacted]"
 MAX_DECODE_ROUNDS = 8
 LONG_NUMBER_DIGITS = 6
@@ -165,9 +165,17 @@ def redact_text(text: str, *, plus_is_space: bool = False) -> str:
     view = _view(text, plus_is_space)
     if view is None:
         return ENCODED
-    if is_clean(view) and (view == text or _clean_as_sent_and_decoded(text, plus_is_space)):
+    if (
+        is_clean(view)
+        and (view.isascii() or is_clean(view.casefold()))
+        and (view == text or _clean_as_sent_and_decoded(text, plus_is_space))
+    ):
         return text
-    return redact(view)
+    redacted = redact(view)
+    # Casefolding, as search terms get, can make ASCII letters ("ß" to "ss", a TLD).
+    if not redacted.isascii() and not is_clean(redacted.casefold()):
+        redacted = redact(redacted.casefold())
+    return redacted
 
 
 def redact_path(path: str) -> str:
@@ -195,20 +203,23 @@ def redact_url(
     kept = tuple((redact_query_value(name), redact_query_value(value)) for name, value in params)
     query = urlencode(kept)
     whole = f"//{netloc}{path}?{query}"
-    if _clean_in_every_form(whole):
-        return path, kept, query
-    if any(_LOOSE_EMAIL_RE.search(form) for form in _forms(whole)):
+    # Emails are the one pattern that reaches across "/", "?", "=" and "&".
+    if any("@" in form and _LOOSE_EMAIL_RE.search(form) for form in _forms(whole)):
         path = "/".join(EMAIL if _has_at(part) else part for part in path.split("/"))
         kept = tuple((_no_at(name), _no_at(value)) for name, value in kept)
-    # What is left can only be a part unclean as it is stored: the digits of an escape
-    # reading as part of an address ("%21.1.2.3"), a placeholder splitting a run that was
-    # no address into one that is. Such parts are replaced whole.
-    path = "/".join(_stored_part(part, part) for part in path.split("/"))
-    kept = tuple(
-        (_stored_part(name, urlencode([(name, "")])), _stored_part(value, urlencode([("", value)])))
-        for name, value in kept
-    )
-    return path, kept, urlencode(kept)
+        query = urlencode(kept)
+    # A segment is re-encoded clean by ``redact_path``; a query value can still be unclean
+    # as stored: the digits of an escape reading as part of an address ("%21.1.2.3").
+    if not _clean_in_every_form(query):
+        kept = tuple(
+            (
+                _stored_part(name, urlencode([(name, "")])),
+                _stored_part(value, urlencode([("", value)])),
+            )
+            for name, value in kept
+        )
+        query = urlencode(kept)
+    return path, kept, query
 
 
 def redact_query_value(value: str) -> str:
@@ -288,6 +299,8 @@ def _fold(text: str) -> str:
 
 def _forms(stored: str) -> set[str]:
     """A stored value as sent and decoded, "+" read both ways (as the audit reads it)."""
+    if "%" not in stored and "+" not in stored:
+        return {stored}
     return {stored, _decoded(stored, False), _decoded(stored, True)}
 
 
