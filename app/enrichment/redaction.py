@@ -10,7 +10,10 @@ changes, since double encoding is a cheap way past a single decode), and on a fo
 form (format characters dropped, NFKC, whitespace collapsed), the same folding search
 terms get, so no stored column keeps what the search term beside it redacted. A value
 that is clean in every form is kept exactly as sent; one that is not is stored as the
-redacted decoded text, re-encoded for its place in the URL.
+redacted decoded text, re-encoded for its place in the URL. A URL is then read whole, as
+the suite's audit reads a column, for an email split across its parts (``redact_url``).
+Most values hold nothing any pattern needs (no "@", "/", escape, six digits, ...) and are
+passed by one precompiled check; the collector caches results per distinct URL and title.
 
 Each part is re-encoded the way a browser sends it: path segments with WHATWG's path
 percent-encode set, which leaves ``[`` and ``]`` alone, so a path reads ``/u/[email]``;
