@@ -1,5 +1,5 @@
 """Invariant 2, checked against the database: no raw IP address, full user-agent string
-or plain email address in any column of any table."""
+or plain email address in any column of any table, as stored or percent-decoded."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import ipaddress
 import json
 import re
 from typing import Any
+from urllib.parse import unquote, unquote_plus
 
 import sqlalchemy as sa
 from flask import Flask
@@ -35,13 +36,35 @@ def _ips_in(text: str) -> list[str]:
     return found
 
 
+def decoded_forms(text: str) -> list[str]:
+    """``text`` and its percent-decoded forms (decoded until stable, "+" as it is and as a
+    space): "bob%40example.org" and "bob%2540example.org" hold an email too."""
+    forms = [text]
+    if "%" not in text and "+" not in text:
+        return forms
+    for decode in (unquote, unquote_plus):
+        current = text
+        while (decoded := decode(current, errors="replace")) != current:
+            current = decoded
+        if current not in forms:
+            forms.append(current)
+    return forms
+
+
+def _findings_in(text: str) -> list[str]:
+    findings = [f"email {m!r}" for m in EMAIL.findall(text)]
+    findings += [f"ip {ip!r}" for ip in _ips_in(text)]
+    findings += [f"user agent {text[:60]!r}" for m in USER_AGENT_MARKERS if m in text][:1]
+    return findings
+
+
 def personal_data_findings(value: Any) -> list[str]:
     if value is None or isinstance(value, bool | int | float):
         return []
     text = value if isinstance(value, str) else json.dumps(value, default=str)
-    findings = [f"email {m!r}" for m in EMAIL.findall(text)]
-    findings += [f"ip {ip!r}" for ip in _ips_in(text)]
-    findings += [f"user agent {text[:60]!r}" for m in USER_AGENT_MARKERS if m in text][:1]
+    findings: list[str] = []
+    for form in decoded_forms(text):
+        findings += [found for found in _findings_in(form) if found not in findings]
     return findings
 
 

@@ -1,13 +1,14 @@
-"""Search-term extraction, normalisation and redaction of personal data."""
+"""Search-term extraction and normalisation; redaction is the shared enrichment step."""
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import parse_qsl, urlsplit
+
+from app.enrichment.redaction import is_clean, redact, redact_text
 
 from .urls import host_belongs, url_host
 
@@ -16,19 +17,6 @@ MAX_TERM_LENGTH = 200
 _MAX_INPUT_LENGTH = 2000
 
 TermSource = Literal["site", "utm_term", "referrer"]
-
-_LOCAL_CHAR = r"[\w.+'%!#$&*=?^{|}~-]"
-# Ideographic and full-width dots are included because browsers accept them in domain names.
-_DOT = r"[.\u3002\uff0e\uff61]"
-# The local part is optional so that a bare "@domain.tld" is redacted too; the lookbehind
-# makes each local part start once, keeping the scan linear.
-_EMAIL_RE = re.compile(rf"(?:(?<!{_LOCAL_CHAR}){_LOCAL_CHAR}+)?@[\w-]+(?:{_DOT}[\w-]+)+")
-# A leading "+" marks an international phone number, however Luhn-valid its digits are.
-_CARD_RE = re.compile(r"(?<![\d+])\d(?:[ -]?\d){12,18}(?!\d)")
-_PHONE_RE = re.compile(r"[+(]?\d[\d ().-]*\d\)?")
-_DIGIT_GROUP_RE = re.compile(r"\d+")
-_LONG_NUMBER_RE = re.compile(r"\d{6,}")
-_MIN_PHONE_DIGITS = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,31 +49,6 @@ _ENGINES: tuple[_Engine, ...] = (
 )
 
 
-def luhn_valid(digits: str) -> bool:
-    """True when ``digits`` (decimal digits only) passes the Luhn checksum."""
-    if not digits or not digits.isdecimal():
-        return False
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
-
-
-def redact(term: str) -> str:
-    """Replace emails, payment cards, phone numbers and long digit runs with placeholders."""
-    # Emails first because they may contain digits; cards before phones because a spaced
-    # card number also looks like a phone number; long runs last as the catch-all.
-    term = _EMAIL_RE.sub("[email]", term)
-    term = _CARD_RE.sub(_redact_card, term)
-    term = _PHONE_RE.sub(_redact_phone, term)
-    return _LONG_NUMBER_RE.sub("[number]", term)
-
-
 def normalise_term(raw: str) -> str | None:
     """NFKC-normalise, casefold, strip control characters, collapse whitespace and redact.
 
@@ -106,9 +69,18 @@ def normalise_term(raw: str) -> str | None:
     if truncated:
         # The cut may have split an email or number so redaction would miss it: drop that word.
         text = text.rpartition(" ")[0]
-    # Redact before capping, since the cap could likewise split personal data.
-    text = redact(text)[:MAX_TERM_LENGTH].strip()
-    return text or None
+    # Redact before capping, since the cap could likewise split personal data; the
+    # decoded form counts too ("bob%40example.org" is an email).
+    text = redact_text(text)
+    capped = text[:MAX_TERM_LENGTH]
+    for _ in range(3):
+        # The cap can also make a new token ("1.2.3.456" cut to an address).
+        if is_clean(capped):
+            break
+        capped = redact(capped)[:MAX_TERM_LENGTH]
+    else:
+        capped = capped.rpartition(" ")[0]
+    return capped.strip() or None
 
 
 def terms_from_page_url(url: str, search_params: Iterable[str]) -> list[SearchTerm]:
@@ -201,27 +173,3 @@ def _is_brand_host(host: str, brand: str) -> bool:
         return False
     suffix = labels[index + 1 :]
     return len(suffix) == 1 or (len(suffix) == 2 and suffix[0] in ("com", "co"))
-
-
-def _redact_card(match: re.Match[str]) -> str:
-    digits = "".join(char for char in match.group() if char.isdecimal())
-    return "[card]" if luhn_valid(digits) else match.group()
-
-
-def _redact_phone(match: re.Match[str]) -> str:
-    candidate = match.group()
-    groups = _DIGIT_GROUP_RE.findall(candidate)
-    if sum(len(group) for group in groups) < _MIN_PHONE_DIGITS:
-        return candidate
-    # Unseparated runs are left to the generic "[number]" rule.
-    if len(groups) == 1 and not candidate.startswith(("+", "(")):
-        return candidate
-    if not candidate.startswith("+") and _only_years_and_small_numbers(groups):
-        return candidate
-    return "[phone]"
-
-
-def _only_years_and_small_numbers(groups: list[str]) -> bool:
-    """Year ranges and dates ("2023-2024", "covid-19 2020", "12.05.2024") are not phones."""
-    years = [group for group in groups if len(group) == 4 and group[:2] in ("19", "20")]
-    return bool(years) and all(group in years or len(group) <= 2 for group in groups)

@@ -23,7 +23,6 @@ from app.collection.urls import (
     DEFAULT_QUERY_PARAMS,
     PageUrl,
     UrlError,
-    clean_page_url,
     clean_referrer,
     host_belongs,
     parse_page_url,
@@ -35,11 +34,14 @@ from app.collection.writer import WriteJob, group_writer
 from app.consent.cache import SiteSnapshot, consent_allows, site_snapshot
 from app.enrichment.context import ClientFacts
 from app.enrichment.ip import parse_ip
+from app.enrichment.redaction import is_clean, redact_text, spells_address
 from app.errors import bad_request
 from app.extensions import db
 
 MAX_TITLE_STORED = 300
 MAX_REFERRER_STORED = 300  # the column width
+MAX_PATH_STORED = MAX_QUERY_STORED = 1024
+MAX_TARGET_STORED = 2048
 CATEGORY = "analytics"
 
 
@@ -116,7 +118,7 @@ def collect(
         visit.row(snapshot.id, batch.consent_id)
     )
     for event, page in zip(batch.events, pages, strict=True):
-        path = page.path[:1024]
+        path = _cut(page.path, MAX_PATH_STORED, "/") or "/"
         referrer, search = _referrer_facts(event.referrer) if event.referrer else (None, None)
         job.events.append(
             {
@@ -124,10 +126,10 @@ def collect(
                 **base,
                 "type": event.type,
                 # A bare IP address as host says nothing the site's own domains do not.
-                "host": None if _is_ip_literal(page.host) else page.host,
+                "host": _stored_host(page.host),
                 "path": path,
-                "query": page.query[:1024] or None,
-                "title": _title(event.title),
+                "query": _cut(page.query, MAX_QUERY_STORED, "&") or None,
+                "title": _title(event.title) if event.title is not None else None,
                 "referrer": referrer,
                 "target": _target(event, snapshot.domains, rules),
                 "engaged_ms": event.engaged_ms,
@@ -165,6 +167,22 @@ def _page_url(url: str, domains: Iterable[str], rules: SiteRules, index: int) ->
 
 def _is_ip_literal(host: str | None) -> bool:
     return bool(host) and parse_ip(host.strip("[]")) is not None
+
+
+def _stored_host(host: str) -> str | None:
+    # A bare IP address as host says nothing the site's own domains do not; nor does a
+    # name that spells one ("10.0.0.1.nip.io").
+    return None if _is_ip_literal(host) or spells_address(host) else host
+
+
+def _cut(text: str, limit: int, separators: str) -> str:
+    """``text`` within ``limit``, cut after its last whole part: a part cut through could
+    read as a new token ("1.2.3.456" as an address)."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    end = max(head.rfind(separator) for separator in separators)
+    return head[:end] if end > 0 else ""
 
 
 def _without_ip_host(url: str) -> str:
@@ -211,7 +229,7 @@ def _referrer_facts(raw: str) -> tuple[str | None, terms.ReferrerSearch | None]:
 def _referrer(raw: str | None, found: terms.ReferrerSearch | None) -> str | None:
     cleaned = clean_referrer(raw)
     # A referrer on a bare IP address can point at a person's own machine or network.
-    if cleaned is None or _is_ip_literal(url_host(cleaned)):
+    if cleaned is None or _stored_host(url_host(cleaned) or "") is None:
         return None
     if found is not None:
         # The engine's query parameter survives, holding the normalised, redacted term.
@@ -228,21 +246,34 @@ def _target(event: RawEvent, domains: Iterable[str], rules: SiteRules) -> str | 
     own = host is not None and host_belongs(host, domains)
     if _is_ip_literal(host) and not own:
         return None
+    # Foreign links keep only campaign tags: their queries are not ours to allow.
+    return _cleaned_target(event.target, rules.allowed_params if own else frozenset())
+
+
+@_per_distinct_url
+def _cleaned_target(target: str, allowed_params: frozenset[str]) -> str | None:
+    """A download or outbound link cleaned and redacted like a page URL."""
     try:
-        # Foreign links keep only campaign tags: their queries are not ours to allow.
-        cleaned = clean_page_url(
-            event.target, allowed_params=rules.allowed_params if own else set()
-        )
+        page = parse_page_url(target, allowed_params=allowed_params)
     except ValueError:
         return None
-    # An own-site link on a bare IP (a site registered on an address) is kept relative.
-    return _without_ip_host(cleaned)
-
-
-def _title(raw: str | None) -> str | None:
-    if raw is None:
+    if not _is_ip_literal(page.host) and spells_address(page.host):
         return None
-    title = " ".join(raw.split())[:MAX_TITLE_STORED]
+    # An own-site link on a bare IP (a site registered on an address) is kept relative.
+    # Placeholders can be longer than what they replace ("%5Bnumber%5D" for six digits).
+    return _cut(_without_ip_host(page.url), MAX_TARGET_STORED, "/?&") or None
+
+
+# Titles recur like URLs (every view of a page sends its title): each distinct one is
+# redacted once per process, in a cache bounded the same way.
+@_per_distinct_url
+def _title(raw: str) -> str | None:
+    title = redact_text(" ".join(raw.split()))
+    if len(title) > MAX_TITLE_STORED:
+        title = title[:MAX_TITLE_STORED]
+        if not is_clean(title):
+            # The cut made a new token ("1.2.3.456" into an address): drop that word.
+            title = title.rpartition(" ")[0]
     return title or None
 
 

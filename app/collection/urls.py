@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
+
+from app.enrichment.redaction import redact_url
 
 DEFAULT_QUERY_PARAMS: frozenset[str] = frozenset(
     {"q", "query", "s", "search", "searchword", "k", "keyword", "keywords"}
@@ -81,6 +83,9 @@ class PageUrl:
 def parse_page_url(url: str, *, allowed_params: frozenset[str] | set[str]) -> PageUrl:
     """Reduce a page URL to scheme, host, port, path and allow-listed query parameters.
 
+    The path's segments and the kept names and values go through the shared redaction
+    step (``app.enrichment.redaction``), judged on their percent-decoded form.
+
     Parameters named in ``allowed_params`` or starting with ``utm_`` are kept (names compared
     case-insensitively, original order preserved); everything else, the fragment and any
     userinfo are dropped. Raises ``UrlError`` for non-http(s) URLs, URLs without a host and
@@ -104,14 +109,16 @@ def parse_page_url(url: str, *, allowed_params: frozenset[str] | set[str]) -> Pa
     # Arbitrary query parameters routinely carry session tokens, emails and other personal
     # data, so only parameters the site owner explicitly allowed (plus campaign tags) survive.
     allowed = {name.casefold() for name in allowed_params}
-    kept = tuple(
+    # What is kept is free text: names ("utm_" + anything) and values are redacted, so the
+    # query column, the search terms and the target all hold the same redacted text.
+    params = (
         (name, value)
         for name, value in parse_qsl(parts.query, keep_blank_values=True)
         if name.casefold() in allowed or name.casefold().startswith("utm_")
     )
     # An empty path and "/" are the same page; normalising avoids splitting its statistics.
-    path = parts.path or "/"
-    return PageUrl(parts.scheme, host, netloc, path, kept, urlencode(kept))
+    path, kept, query = redact_url(netloc, parts.path or "/", params)
+    return PageUrl(parts.scheme, host, netloc, path, kept, query)
 
 
 def clean_page_url(url: str, *, allowed_params: frozenset[str] | set[str]) -> str:

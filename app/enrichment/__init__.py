@@ -2,7 +2,8 @@
 
 The raw IP address and the full user-agent string enter here and only reduced
 values (a /24 or /48 prefix, browser family and major version, country, ...)
-leave; nothing upstream of these functions writes to the database.
+leave; free text a page sends (paths, queries, titles, links) leaves redacted
+(``redaction``). Nothing upstream of these functions writes to the database.
 """
 
 from app.enrichment.geo import GeoReaders, Location, Network, lookup_location, lookup_network

@@ -1,4 +1,5 @@
-"""Tests for app.collection.search_terms: normalisation, redaction and term extraction."""
+"""Tests for app.collection.search_terms: normalisation and term extraction (redaction has
+tests of its own, in test_redaction.py)."""
 
 import dataclasses
 import re
@@ -11,9 +12,7 @@ from hypothesis import strategies as st
 from app.collection.search_terms import (
     MAX_TERM_LENGTH,
     SearchTerm,
-    luhn_valid,
     normalise_term,
-    redact,
     referrer_search,
     search_engine,
     terms_from_page_url,
@@ -114,119 +113,6 @@ def test_normalise_property_email_heavy_input(parts: list[str]) -> None:
     if term is not None:
         assert len(term) <= MAX_TERM_LENGTH
         assert EMAIL_LIKE.search(term) is None
-
-
-# --- redact ----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        ("ann@example.com", "[email]"),
-        ("contact ann.lee+news@mail.example.co.uk please", "contact [email] please"),
-        ("o'brien@example.ie", "[email]"),
-        ("user123456@example.com", "[email]"),
-        ("@example.com", "[email]"),
-        ("a@b.c and d@e.f", "[email] and [email]"),
-    ],
-)
-def test_redact_email(raw: str, expected: str) -> None:
-    assert redact(raw) == expected
-
-
-@pytest.mark.parametrize("raw", ["@handle", "c# vs c++", "ann at example dot com", "a@b"])
-def test_redact_leaves_non_emails(raw: str) -> None:
-    assert redact(raw) == raw
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        ("+44 20 7946 0958", "[phone]"),
-        ("call +44 (0)20 7946 0958 now", "call [phone] now"),
-        ("(555) 123-4567", "[phone]"),
-        ("555-123-4567", "[phone]"),
-        ("555.123.4567", "[phone]"),
-        ("tel 555 1234", "tel [phone]"),
-        ("06 12 34 56 78", "[phone]"),
-        ("+4915112345678", "[phone]"),
-        ("abc555-123-4567", "abc[phone]"),
-    ],
-)
-def test_redact_phone(raw: str, expected: str) -> None:
-    assert redact(raw) == expected
-
-
-def test_luhn_valid() -> None:
-    assert luhn_valid("4111111111111111")
-    assert luhn_valid("79927398713")
-    assert not luhn_valid("4111111111111112")
-    assert not luhn_valid("79927398710")
-    assert not luhn_valid("")
-    assert not luhn_valid("4111 1111 1111 1111")
-    assert not luhn_valid("abc")
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        ("4111 1111 1111 1111", "[card]"),
-        ("4111-1111-1111-1111", "[card]"),
-        ("4111111111111111", "[card]"),
-        ("card 5500 0000 0000 0004 exp", "card [card] exp"),
-        ("amex 378282246310005", "amex [card]"),
-        ("4111 1111 1111 1111 2026", "[card] 2026"),
-    ],
-)
-def test_redact_card(raw: str, expected: str) -> None:
-    assert redact(raw) == expected
-
-
-def test_redact_luhn_invalid_card_is_a_number() -> None:
-    assert not luhn_valid("4111111111111112")
-    assert redact("4111111111111112") == "[number]"
-
-
-def test_redact_luhn_invalid_spaced_card_is_still_redacted() -> None:
-    assert redact("4111 1111 1111 1112") == "[phone]"
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        ("order 123456", "order [number]"),
-        ("id 98765432101234567890123", "id [number]"),
-        ("ref ab1234567cd", "ref ab[number]cd"),
-    ],
-)
-def test_redact_long_digit_runs(raw: str, expected: str) -> None:
-    assert redact(raw) == expected
-
-
-@pytest.mark.parametrize(
-    "raw",
-    [
-        "2026",
-        "iphone 15",
-        "iphone 15 pro 2026",
-        "windows 11 23h2",
-        "size 42",
-        "12345",
-        "route 66 1999",
-        "season 2023-2024",
-        "tax 2023 2024",
-        "covid-19 2020-2021",
-        "event 12.05.2026",
-        "mp3 320kbps",
-        "c++ 20",
-    ],
-)
-def test_redact_leaves_years_and_short_numbers(raw: str) -> None:
-    assert redact(raw) == raw
-
-
-def test_redact_year_exemption_does_not_cover_international_numbers() -> None:
-    assert redact("+1 2020 2021") == "[phone]"
 
 
 # --- SearchTerm ------------------------------------------------------------------------------
