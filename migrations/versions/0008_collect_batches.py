@@ -5,7 +5,7 @@ A batch stored under (site, batch id) answers its retries with the first answer'
 The rows hold no consent id; they are swept after two days.
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0006
 """
 
 import sqlalchemy as sa
