@@ -58,6 +58,11 @@ def error_response(description: str, *, retry_after: bool = False) -> dict[str, 
     return response
 
 
+def bad_query() -> dict[str, Any]:
+    """400 from the edge check every request passes: a query value that cannot be stored."""
+    return error_response("A query value holds NUL or a lone surrogate, which cannot be stored")
+
+
 def unavailable() -> dict[str, Any]:
     """503: nothing was written; the storage is down or busy."""
     return error_response(

@@ -137,10 +137,29 @@ def test_storage_failures_and_limits_are_documented_with_retry_after(spec: dict)
                 header = responses[status]["headers"]["Retry-After"]
                 assert header["required"] is True
                 assert header["schema"]["type"] == "integer"
-    limited = ["/api/v1/collect", "/api/v1/consent", "/api/v1/sites/{site_key}/policy"]
-    limited += ["/api/v1/consent/{consent_id}", "/api/v1/e/{token}.gif"]
-    for path in limited:
-        assert "429" in next(iter(spec["paths"][path].values()))["responses"], path
+    limited = [
+        ("post", "/api/v1/collect"),
+        ("post", "/api/v1/consent"),
+        ("get", "/api/v1/sites/{site_key}/policy"),
+        ("get", "/api/v1/consent/{consent_id}"),
+        ("post", "/api/v1/consent/{consent_id}/withdraw"),
+        ("get", "/api/v1/consent/{consent_id}/data"),
+        ("delete", "/api/v1/consent/{consent_id}/data"),
+    ]
+    for method, path in limited:
+        assert "429" in spec["paths"][path][method]["responses"], f"{method} {path}"
+
+
+def test_the_pixels_always_answer_200(spec: dict) -> None:
+    for path in ("/api/v1/e/{token}.gif", "/api/v1/e/{token}/read.gif"):
+        assert set(spec["paths"][path]["get"]["responses"]) == {"200"}, path
+
+
+def test_every_other_operation_documents_the_edge_400(spec: dict) -> None:
+    """Every request's query values pass one check at the edge (NUL, lone surrogates)."""
+    for method, path, operation in operations(spec):
+        if "/api/v1/e/" not in path:
+            assert "400" in operation["responses"], f"{method} {path}"
 
 
 def test_issue_16_statuses_are_documented(spec: dict) -> None:

@@ -25,8 +25,11 @@ from app.openapi import (
     unavailable,
 )
 
-# The tracker's id for one batch, so that a retried batch is stored once.
+# The tracker's id for one batch, made at random (at least 96 bits): its retries carry the
+# same one, so the batch is stored once. As ``parse_batch`` checks it.
+MIN_BATCH_ID = 16
 MAX_BATCH_ID = 64
+BATCH_ID_PATTERN = f"^[A-Za-z0-9_-]{{{MIN_BATCH_ID},{MAX_BATCH_ID}}}$"
 _TARGET_TYPES = ("download", "outbound")
 
 _FIELDS: dict[str, dict[str, Any]] = {
@@ -94,10 +97,14 @@ SCHEMAS: dict[str, Any] = {
                 "maxItems": MAX_EVENTS,
                 "items": {"$ref": "#/components/schemas/CollectEvent"},
             },
-            "batch": text(
-                MAX_BATCH_ID,
-                description="The tracker's id for this batch: a retried batch is stored once.",
-            ),
+            "batch": {
+                "type": ["string", "null"],
+                "minLength": MIN_BATCH_ID,
+                "maxLength": MAX_BATCH_ID,
+                "pattern": BATCH_ID_PATTERN,
+                "description": "The tracker's id for this batch: a retried batch is stored once "
+                "(and answered with the first answer's counts).",
+            },
         },
     },
 }

@@ -10,6 +10,7 @@ from app.consent.routes import CONSENT_ID_MAX, MAX_CONSENT_BODY
 from app.consent.service import METHODS
 from app.openapi import (
     STAFF_SECURITY,
+    bad_query,
     body_errors,
     error_response,
     json_body,
@@ -265,8 +266,10 @@ SCHEMAS: dict[str, Any] = {
 
 _CORS_NOTE = " Browsers may call it only from the site's registered domains (else 403)."
 _FORBIDDEN_ORIGIN = error_response("The request's Origin is not registered for the site")
-_BAD_PARAMETER = error_response("A parameter the storage cannot hold (e.g. a NUL character)")
-_UNKNOWN_CONSENT = error_response("Unknown consent id")
+_UNKNOWN_CONSENT = error_response(
+    "Unknown consent id (also a path value no id can be: NUL, a lone surrogate, over 512 "
+    "characters)"
+)
 
 PATHS: dict[str, Any] = {
     "/api/v1/openapi.json": {
@@ -274,6 +277,7 @@ PATHS: dict[str, Any] = {
             "summary": "This document",
             "tags": ["meta"],
             "responses": {
+                "400": bad_query(),
                 "200": json_response(
                     "OpenAPI 3.1 document",
                     {
@@ -281,7 +285,7 @@ PATHS: dict[str, Any] = {
                         "required": ["openapi", "info", "paths"],
                         "properties": {"openapi": {"type": "string", "pattern": "^3\\.1\\."}},
                     },
-                )
+                ),
             },
         }
     },
@@ -299,6 +303,7 @@ PATHS: dict[str, Any] = {
                         "properties": {"sites": {"type": "array", "items": _ref("SiteSummary")}},
                     },
                 ),
+                "400": bad_query(),
                 **staff_errors("marketing or finance"),
                 "503": unavailable(),
             },
@@ -319,7 +324,7 @@ PATHS: dict[str, Any] = {
             ],
             "responses": {
                 "200": json_response("The policy", _ref("Policy")),
-                "400": _BAD_PARAMETER,
+                "400": bad_query(),
                 "403": _FORBIDDEN_ORIGIN,
                 "404": error_response("Unknown site"),
                 "429": too_many_requests(),
@@ -360,7 +365,7 @@ PATHS: dict[str, Any] = {
             "parameters": [CONSENT_ID],
             "responses": {
                 "200": json_response("Current record and status", _ref("ConsentStatus")),
-                "400": _BAD_PARAMETER,
+                "400": bad_query(),
                 "403": _FORBIDDEN_ORIGIN,
                 "404": _UNKNOWN_CONSENT,
                 "429": too_many_requests(),
@@ -379,9 +384,10 @@ PATHS: dict[str, Any] = {
                     "Withdrawn, with a receipt",
                     {"allOf": [_ref("ConsentStatus"), {"required": ["receipt"]}]},
                 ),
-                "400": _BAD_PARAMETER,
+                "400": bad_query(),
                 "403": _FORBIDDEN_ORIGIN,
                 "404": _UNKNOWN_CONSENT,
+                "429": too_many_requests(),
                 "503": unavailable(),
             },
         }

@@ -9,13 +9,13 @@ from app.email.routes import MAX_BODY
 from app.email.service import MAX_CAMPAIGN_NAME, STAFF_SOURCES
 from app.openapi import (
     STAFF_SECURITY,
+    bad_query,
     body_errors,
     error_response,
     json_body,
     json_response,
     staff_errors,
     text,
-    too_many_requests,
     unavailable,
 )
 
@@ -210,6 +210,7 @@ PATHS: dict[str, Any] = {
                         ]
                     },
                 ),
+                "400": bad_query(),
                 **_REPORTING,
                 "404": error_response("Unknown campaign"),
                 "503": unavailable(),
@@ -268,6 +269,7 @@ PATHS: dict[str, Any] = {
                         },
                     },
                 ),
+                "400": bad_query(),
                 **_MARKETING,
                 "404": error_response("Unknown recipient"),
                 "503": unavailable(),
@@ -298,7 +300,10 @@ PATHS: dict[str, Any] = {
                         },
                     },
                 ),
-                "400": error_response("recipient is missing or not a recipient id"),
+                "400": error_response(
+                    "recipient is missing or not a recipient id, or a query value "
+                    "holds NUL or a lone surrogate"
+                ),
                 **_MARKETING,
                 "404": error_response("Unknown campaign or recipient"),
                 "503": unavailable(),
@@ -316,7 +321,6 @@ PATHS: dict[str, Any] = {
             ],
             "responses": {
                 "200": {"description": "A 1x1 GIF", "headers": _PIXEL_HEADERS, **_GIF},
-                "429": too_many_requests(),
             },
         }
     },
@@ -332,7 +336,6 @@ PATHS: dict[str, Any] = {
             ],
             "responses": {
                 "200": {"description": "A 1x1 GIF", "headers": _PIXEL_HEADERS, **_GIF},
-                "429": too_many_requests(),
             },
         }
     },
@@ -362,7 +365,9 @@ PATHS: dict[str, Any] = {
                         },
                     },
                 ),
-                "400": error_response("campaign is not a campaign id"),
+                "400": error_response(
+                    "campaign is not a campaign id, or a query value holds NUL or a lone surrogate"
+                ),
                 **_REPORTING,
                 "404": error_response("Unknown site"),
                 "503": unavailable(),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.openapi import error_response, json_response, unavailable
+from app.openapi import bad_query, error_response, json_response, too_many_requests, unavailable
 
 CONSENT_ID = {
     "name": "consent_id",
@@ -12,7 +12,6 @@ CONSENT_ID = {
     "required": True,
     "schema": {"type": "string", "minLength": 1, "maxLength": 64},
 }
-_BAD_PARAMETER = error_response("A parameter the storage cannot hold (e.g. a NUL character)")
 _CORS_NOTE = " Browsers may call it only from the site's registered domains (else 403)."
 
 SCHEMAS: dict[str, Any] = {
@@ -51,9 +50,10 @@ PATHS: dict[str, Any] = {
             "parameters": [CONSENT_ID],
             "responses": {
                 "200": json_response("The data", {"$ref": "#/components/schemas/SubjectData"}),
-                "400": _BAD_PARAMETER,
+                "400": bad_query(),
                 "403": error_response("Origin not registered for the site"),
                 "404": error_response("Unknown consent id"),
+                "429": too_many_requests(),
                 "503": unavailable(),
             },
         },
@@ -64,9 +64,10 @@ PATHS: dict[str, Any] = {
             "parameters": [CONSENT_ID],
             "responses": {
                 "200": json_response("Counts removed", {"$ref": "#/components/schemas/Erasure"}),
-                "400": _BAD_PARAMETER,
+                "400": bad_query(),
                 "403": error_response("Origin not registered for the site"),
                 "404": error_response("Unknown consent id"),
+                "429": too_many_requests(),
                 "503": unavailable(),
             },
         },
