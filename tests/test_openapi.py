@@ -423,3 +423,23 @@ def test_a_storage_failure_on_collect_is_503_with_retry_after_as_documented(
     assert response.status_code == 503
     assert int(response.headers["Retry-After"]) > 0
     _conforms(checked_schema, "post", "/api/v1/collect", response)
+
+
+def test_a_busy_recipient_store_is_503_with_retry_after_as_documented(
+    client: FlaskClient,
+    checked_schema: Any,
+    staff: dict[str, str],
+    bodies: dict[str, dict],
+    monkeypatch: Any,
+) -> None:
+    import app.email.service as email_service
+
+    def always_busy(write: Any, *, attempts: int, busy: Any) -> Any:
+        raise busy()
+
+    monkeypatch.setattr(email_service, "commit_retrying", always_busy)
+    path = "/api/v1/email/recipients"
+    response = _post(client, path, bodies[path], staff)
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) > 0
+    _conforms(checked_schema, "post", path, response)
