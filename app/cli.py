@@ -91,12 +91,13 @@ def _password_from_env_or_prompt() -> str:
 @user_group.command("add")
 @click.argument("email")
 @click.option("--role", type=click.Choice(["admin", "marketing", "finance"]), required=True)
-def user_add(email: str, role: str) -> None:
+@click.option("--name", default=None, help='Shown in the console (default: e.g. "Admin #3").')
+def user_add(email: str, role: str, name: str | None) -> None:
     """Create a staff account (password from HEEDFUL_PASSWORD or a prompt)."""
     from app.accounts.service import AccountError, create_user
 
     try:
-        user = create_user(email, role, _password_from_env_or_prompt())
+        user = create_user(email, role, _password_from_env_or_prompt(), display_name=name)
     except AccountError as exc:
         _fail(str(exc))
     click.echo(json.dumps({"user_id": user.id, "role": user.role, "name": user.display_name}))

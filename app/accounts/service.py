@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 
 from argon2 import PasswordHasher
@@ -10,12 +11,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from sqlalchemy import select
 
-from app.email.identity import email_hmac, normalise_email
+from app.email.identity import email_hmac
 from app.extensions import db
 from app.models import ROLES, ApiToken, User
 
 TOKEN_PREFIX = "hdf_"
 MIN_PASSWORD_LENGTH = 10
+MAX_DISPLAY_NAME = 120
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 _hasher = PasswordHasher()
 # Verifying against this keeps unknown-user logins as slow as real ones.
 _DUMMY_HASH = _hasher.hash("heedful-timing-equaliser")
@@ -37,20 +40,47 @@ def _user_key(email: str) -> str:
         raise AccountError(f"not an email address: {email!r}") from exc
 
 
-def create_user(email: str, role: str, password: str) -> User:
+def default_display_name(role: str, user_id: int) -> str:
+    """What the console shows for a user who was given no name: the role and the id.
+
+    Nothing about a user is derived from the email address (invariant 2): the address is
+    kept only as a keyed hash, so its local part ("jane.doe") is not stored either.
+    """
+    return f"{role.capitalize()} #{user_id}"
+
+
+def clean_display_name(name: str) -> str:
+    """A display name the admin chose: 1 to 120 characters, and not an email address."""
+    cleaned = " ".join(name.split())
+    if not cleaned or len(cleaned) > MAX_DISPLAY_NAME:
+        raise AccountError(f"a display name has 1 to {MAX_DISPLAY_NAME} characters")
+    if _CONTROL_CHARACTERS.search(cleaned):
+        raise AccountError("a display name cannot contain control characters")
+    if "@" in cleaned:
+        # The address itself is never stored in plain; a name holding one would be.
+        raise AccountError("a display name cannot hold an email address (no '@')")
+    return cleaned
+
+
+def create_user(email: str, role: str, password: str, display_name: str | None = None) -> User:
+    """Create a staff account; without ``display_name`` it is shown as e.g. "Admin #3"."""
     _check_role(role)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"passwords need at least {MIN_PASSWORD_LENGTH} characters")
+    name = clean_display_name(display_name) if display_name is not None else None
     key = _user_key(email)
     if db.session.scalar(select(User).where(User.email_hmac == key)) is not None:
         raise AccountError("a user with that email already exists")
     user = User(
         email_hmac=key,
-        display_name=normalise_email(email).split("@", 1)[0][:120],
+        display_name=name or "",
         role=role,
         password_hash=_hasher.hash(password),
     )
     db.session.add(user)
+    if name is None:
+        db.session.flush()  # the id the default name shows
+        user.display_name = default_display_name(role, user.id)
     db.session.commit()
     return user
 

@@ -94,13 +94,24 @@ def get_recipient(recipient_id: int) -> Response:
     )
 
 
+def _query_id(name: str) -> int | None:
+    """An id in the query string: 1 to 18 ASCII digits, else None.
+
+    ``str.isdigit`` alone also passes "²", which ``int`` then refuses (a 500).
+    """
+    raw = request.args.get(name, "")
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        return None
+    return int(raw)
+
+
 @bp.get("/email/campaigns/<int(max=2147483647):campaign_id>/pixel")
 @require_role("marketing")
 def get_pixel(campaign_id: int) -> Response:
-    raw = request.args.get("recipient", "")
-    if not raw.isdigit() or len(raw) > 18:
+    recipient_id = _query_id("recipient")
+    if recipient_id is None:
         raise bad_request("recipient must be a recipient id")
-    links = pixel_links(campaign_id, int(raw))
+    links = pixel_links(campaign_id, recipient_id)
     return jsonify(
         {"url": links.url, "read_url": links.read_url, "preference_url": links.preference_url}
     )
@@ -121,7 +132,7 @@ def get_campaign(campaign_id: int) -> Response:
 @require_role("marketing", "finance")
 def email_report(site_key: str) -> Response:
     site = require_site(site_key)
-    raw = request.args.get("campaign")
-    if raw is not None and (not raw.isdigit() or len(raw) > 18):
+    campaign_id = _query_id("campaign")
+    if campaign_id is None and "campaign" in request.args:
         raise bad_request("campaign must be a campaign id")
-    return jsonify(site_report(site, int(raw) if raw is not None else None))
+    return jsonify(site_report(site, campaign_id))

@@ -70,11 +70,16 @@ def check_source(source: str, allowed: Sequence[str] = STAFF_SOURCES) -> str:
     return source
 
 
+def _busy(what: str) -> EmailError:
+    # A 503 always says when to come back (the API documents Retry-After on every 503).
+    error = EmailError(f"{what} is busy, try again", 503)
+    error.headers["Retry-After"] = "1"
+    return error
+
+
 def _retrying(write: Callable[[], T], what: str) -> T:
     """Commit ``write``, running it again when a concurrent writer won a race."""
-    return commit_retrying(
-        write, attempts=WRITE_ATTEMPTS, busy=lambda: EmailError(f"{what} is busy, try again", 503)
-    )
+    return commit_retrying(write, attempts=WRITE_ATTEMPTS, busy=lambda: _busy(what))
 
 
 def _next_seqs(recipient_ids: Iterable[int]) -> dict[int, int]:

@@ -22,6 +22,7 @@ class User(UserMixin, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email_hmac: Mapped[str] = mapped_column(String(64), unique=True)
+    # Given by the admin, or "Admin #3": never derived from the email address.
     display_name: Mapped[str] = mapped_column(String(120))
     role: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str] = mapped_column(String(200))

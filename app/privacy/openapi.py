@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.openapi import error_response, json_response
+from app.openapi import bad_query, error_response, json_response, too_many_requests, unavailable
 
-CONSENT_ID = {"name": "consent_id", "in": "path", "required": True, "schema": {"type": "string"}}
+CONSENT_ID = {
+    "name": "consent_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+}
 _CORS_NOTE = " Browsers may call it only from the site's registered domains (else 403)."
 
 SCHEMAS: dict[str, Any] = {
@@ -45,8 +50,11 @@ PATHS: dict[str, Any] = {
             "parameters": [CONSENT_ID],
             "responses": {
                 "200": json_response("The data", {"$ref": "#/components/schemas/SubjectData"}),
+                "400": bad_query(),
                 "403": error_response("Origin not registered for the site"),
                 "404": error_response("Unknown consent id"),
+                "429": too_many_requests(),
+                "503": unavailable(),
             },
         },
         "delete": {
@@ -56,8 +64,11 @@ PATHS: dict[str, Any] = {
             "parameters": [CONSENT_ID],
             "responses": {
                 "200": json_response("Counts removed", {"$ref": "#/components/schemas/Erasure"}),
+                "400": bad_query(),
                 "403": error_response("Origin not registered for the site"),
                 "404": error_response("Unknown consent id"),
+                "429": too_many_requests(),
+                "503": unavailable(),
             },
         },
     }
