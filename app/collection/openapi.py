@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from app.collection.validation import (
+    BATCH_ID_PATTERN,
     EVENT_TYPES,
+    MAX_BATCH_ID,
     MAX_BODY_BYTES,
     MAX_CONSENT_ID,
     MAX_ENGAGED_MS,
@@ -14,6 +16,7 @@ from app.collection.validation import (
     MAX_SITE_KEY,
     MAX_TITLE,
     MAX_URL,
+    MIN_BATCH_ID,
 )
 from app.openapi import (
     body_errors,
@@ -25,11 +28,6 @@ from app.openapi import (
     unavailable,
 )
 
-# The tracker's id for one batch, made at random (at least 96 bits): its retries carry the
-# same one, so the batch is stored once. As ``parse_batch`` checks it.
-MIN_BATCH_ID = 16
-MAX_BATCH_ID = 64
-BATCH_ID_PATTERN = f"^[A-Za-z0-9_-]{{{MIN_BATCH_ID},{MAX_BATCH_ID}}}$"
 _TARGET_TYPES = ("download", "outbound")
 
 _FIELDS: dict[str, dict[str, Any]] = {

@@ -7,14 +7,14 @@ gets, the role and the id ("Admin #3"); an admin may choose another with
 ``heedful user add --name``.
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0008
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0005"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
