@@ -27,7 +27,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Non
             app.config["SQLALCHEMY_DATABASE_URI"]
         )
     app.session_interface = LazyCookieSessionInterface()
-    from app import cli, errors, extensions, models  # noqa: F401  (models register tables)
+    from app import cli, errors, extensions, models, ratelimit  # noqa: F401  (models: tables)
     from app.database import init_app as init_database
 
     extensions.db.init_app(app)
@@ -35,6 +35,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Non
     extensions.login_manager.init_app(app)
     extensions.csrf.init_app(app)
     extensions.limiter.init_app(app)
+    ratelimit.init_app(app)
     init_database(app)
     errors.init_app(app)
 

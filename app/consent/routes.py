@@ -26,6 +26,7 @@ from app.errors import ApiError, bad_request
 from app.extensions import db, limiter
 from app.http import read_json_object, require_str
 from app.models import ConsentRecord, Site
+from app.ratelimit import rate_guard
 
 bp = Blueprint("consent_api", __name__, url_prefix="/api/v1")
 
@@ -38,7 +39,22 @@ def answer_preflight() -> Response | None:
     return preflight() if request.method == "OPTIONS" else None
 
 
+def _rate(name: str):  # noqa: ANN202  (a limit provider for Flask-Limiter)
+    return lambda: current_app.config[name]
+
+
+def _limit_per_id(scope: str, consent_id: str) -> None:
+    """Count a write to one consent id (hashed: the id is a bearer secret)."""
+    guard = rate_guard()
+    wait = guard.wait(scope, guard.hashed("c", consent_id))
+    if wait is not None:
+        error = ApiError(429, "too many requests for this consent id, retry later")
+        error.headers["Retry-After"] = str(wait)
+        raise error
+
+
 @bp.get("/sites/<site_key>/policy")
+@limiter.limit(_rate("HEEDFUL_POLICY_RATE"))
 def get_policy(site_key: str) -> Response:
     site = require_site(site_key)
     check_origin(site.domains)
@@ -81,10 +97,12 @@ def _parse_consent_body(data: dict[str, Any]) -> ConsentRequest:
 
 
 @bp.post("/consent")
-@limiter.limit(lambda: current_app.config.get("HEEDFUL_CONSENT_RATE", "120/minute"))
+@limiter.limit(_rate("HEEDFUL_CONSENT_RATE"))
 def post_consent() -> tuple[Response, int]:
     data = read_json_object(MAX_CONSENT_BODY)
     consent_request = _parse_consent_body(data)
+    if consent_request.consent_id:
+        _limit_per_id("consent.id", consent_request.consent_id)
     snapshot = site_snapshot(consent_request.site_key)
     if snapshot is None:
         raise ApiError(404, "unknown site")
@@ -118,6 +136,7 @@ def _status_body(record: ConsentRecord, site: Site) -> dict[str, Any]:
 
 
 @bp.get("/consent/<consent_id>")
+@limiter.limit(_rate("HEEDFUL_STATUS_RATE"))
 def get_consent(consent_id: str) -> Response:
     record, site = latest_with_site(consent_id)
     check_origin(site.domains)
@@ -127,7 +146,9 @@ def get_consent(consent_id: str) -> Response:
 
 
 @bp.post("/consent/<consent_id>/withdraw")
+@limiter.limit(_rate("HEEDFUL_WITHDRAW_RATE"))
 def post_withdraw(consent_id: str) -> Response:
+    _limit_per_id("withdraw.id", consent_id)
     _, site = latest_with_site(consent_id)
     check_origin(site.domains)
     withdrawal, site = withdraw_consent(consent_id)
