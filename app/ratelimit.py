@@ -176,7 +176,7 @@ def _too_many_requests(error: RateLimitExceeded) -> Any:
 
     db.session.rollback()
     current = limiter.current_limit
-    wait = max(1, math.ceil(current.reset_at - time.time())) if current else 60
+    wait = max(1, math.ceil(current.window.reset_time - time.time())) if current else 60
     if request.path.startswith("/api/"):
         response = jsonify(too_many_payload(f"too many requests ({error.description})"))
         response.status_code = 429
