@@ -1,5 +1,6 @@
 """Unbound extensions; ``create_app`` binds them with ``init_app``."""
 
+from flask import current_app
 from flask_cors import CORS
 from flask_limiter import Limiter
 from flask_login import LoginManager
@@ -32,3 +33,10 @@ csrf = CSRFProtect()
 cors = CORS()
 # Keyed by a hash of the client address; storage and limits: app.ratelimit, app.config.
 limiter = Limiter(key_func=address_key, default_limits=[])
+
+
+@limiter.request_filter
+def _limits_off_in_this_app() -> bool:
+    # One Limiter serves every app of a process (the tests build many), and its own
+    # `enabled` flag is whichever app came last: each app's setting is honoured here.
+    return not current_app.config.get("RATELIMIT_ENABLED", True)

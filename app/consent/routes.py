@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -39,7 +40,9 @@ def answer_preflight() -> Response | None:
     return preflight() if request.method == "OPTIONS" else None
 
 
-def _rate(name: str):  # noqa: ANN202  (a limit provider for Flask-Limiter)
+def _rate(name: str) -> Callable[[], str]:
+    """A limit provider: the rate is read from the config at request time.
+    (CORS preflights are not counted: each route's limit names its own method.)"""
     return lambda: current_app.config[name]
 
 
@@ -54,7 +57,7 @@ def _limit_per_id(scope: str, consent_id: str) -> None:
 
 
 @bp.get("/sites/<site_key>/policy")
-@limiter.limit(_rate("HEEDFUL_POLICY_RATE"))
+@limiter.limit(_rate("HEEDFUL_POLICY_RATE"), methods=["GET"])
 def get_policy(site_key: str) -> Response:
     site = require_site(site_key)
     check_origin(site.domains)
@@ -97,7 +100,7 @@ def _parse_consent_body(data: dict[str, Any]) -> ConsentRequest:
 
 
 @bp.post("/consent")
-@limiter.limit(_rate("HEEDFUL_CONSENT_RATE"))
+@limiter.limit(_rate("HEEDFUL_CONSENT_RATE"), methods=["POST"])
 def post_consent() -> tuple[Response, int]:
     data = read_json_object(MAX_CONSENT_BODY)
     consent_request = _parse_consent_body(data)
@@ -136,7 +139,7 @@ def _status_body(record: ConsentRecord, site: Site) -> dict[str, Any]:
 
 
 @bp.get("/consent/<consent_id>")
-@limiter.limit(_rate("HEEDFUL_STATUS_RATE"))
+@limiter.limit(_rate("HEEDFUL_STATUS_RATE"), methods=["GET"])
 def get_consent(consent_id: str) -> Response:
     record, site = latest_with_site(consent_id)
     check_origin(site.domains)
@@ -146,7 +149,7 @@ def get_consent(consent_id: str) -> Response:
 
 
 @bp.post("/consent/<consent_id>/withdraw")
-@limiter.limit(_rate("HEEDFUL_WITHDRAW_RATE"))
+@limiter.limit(_rate("HEEDFUL_WITHDRAW_RATE"), methods=["POST"])
 def post_withdraw(consent_id: str) -> Response:
     _limit_per_id("withdraw.id", consent_id)
     _, site = latest_with_site(consent_id)
