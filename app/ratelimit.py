@@ -17,6 +17,7 @@ import hashlib
 import ipaddress
 import logging
 import math
+import threading
 import time
 from collections.abc import Sequence
 from functools import lru_cache
@@ -43,6 +44,9 @@ WSGI_RULES = {
     "HEEDFUL_WITHDRAW_RATE_PER_ID": "withdraw.id",
 }
 OPEN_REPEAT_SCOPE = "pixel.open"
+LEASE_FRACTION = 200
+LEASED = frozenset({"collect.site", "pixel.site"})
+MAX_LEASES = 10_000
 RATE_GUARD = "heedful_rate_guard"
 
 
@@ -78,6 +82,8 @@ class RateGuard:
         self.address_key = lru_cache(maxsize=8192)(self._address_key)
         self._keys = lru_cache(maxsize=8192)(self._storage_keys)
         self._last_error = 0.0
+        self._lease_lock = threading.Lock()
+        self._leases: dict[str, list[float]] = {}
 
     def hashed(self, kind: str, value: str) -> str:
         digest = hashlib.blake2b(
@@ -98,18 +104,51 @@ class RateGuard:
         if not self.enabled:
             return None
         try:
-            for item, storage_key in self._keys(scope, key):
-                # FixedWindowRateLimiter.hit, with the key it would build computed once.
-                if self.storage.incr(storage_key, item.get_expiry()) > item.amount:
-                    reset = self.storage.get_expiry(storage_key)
-                    return max(1, math.ceil(reset - time.time()))
+            for item, storage_key, lease in self._keys(scope, key):
+                wait = self._take(item, storage_key, lease)
+                if wait is not None:
+                    return wait
         except Exception:
             self._log_failure()
         return None
 
-    def _storage_keys(self, scope: str, key: str) -> tuple[tuple[RateLimitItem, str], ...]:
+    def _take(self, item: RateLimitItem, storage_key: str, lease: int) -> int | None:
+        """FixedWindowRateLimiter.hit (with its key built once), except that for a site's
+        limit this process takes a lease of 1/200 of it from the shared count and spends
+        it locally: a busy site costs the shared storage one update per lease, not per
+        request. Leases never outlive their window, so no window admits more than the
+        limit; unspent ones only admit a little less (at most a lease per process).
+        Per-address keys are not leased: each address is a key of its own, rarely hot."""
+        if lease <= 1:
+            if self.storage.incr(storage_key, item.get_expiry()) <= item.amount:
+                return None
+            return self._until_reset(storage_key)
+        now = time.time()
+        with self._lease_lock:
+            held = self._leases.get(storage_key)
+            if held is not None and held[0] > 0 and held[1] > now:
+                held[0] -= 1
+                return None
+        count = self.storage.incr(storage_key, item.get_expiry(), lease)
+        granted = min(lease, item.amount - (count - lease))
+        if granted <= 0:
+            return self._until_reset(storage_key)
+        expires = self.storage.get_expiry(storage_key)
+        with self._lease_lock:
+            if len(self._leases) >= MAX_LEASES:
+                self._leases.clear()  # dropping leases only ever admits less
+            self._leases[storage_key] = [granted - 1, expires]
+        return None
+
+    def _until_reset(self, storage_key: str) -> int:
+        return max(1, math.ceil(self.storage.get_expiry(storage_key) - time.time()))
+
+    def _storage_keys(self, scope: str, key: str) -> tuple[tuple[RateLimitItem, str, int], ...]:
         args = (*self._prefix, key, scope)
-        return tuple((item, item.key_for(*args)) for item in self.rules[scope])
+        return tuple(
+            (item, item.key_for(*args), item.amount // LEASE_FRACTION if scope in LEASED else 1)
+            for item in self.rules[scope]
+        )
 
     def first_in_window(self, key: str) -> bool:
         """True for the first pixel open of ``key`` within the repeat window; applies
@@ -132,6 +171,8 @@ class RateGuard:
             self._log_failure()
 
     def reset(self) -> None:
+        with self._lease_lock:
+            self._leases.clear()
         self.storage.reset()
 
     def _log_failure(self) -> None:

@@ -310,3 +310,32 @@ def test_a_delivery_time_fetch_does_not_hide_the_persons_open(mail) -> None:
         ("machine", "gmail_prefetch"),
         ("human", "gmail_proxy"),
     ]
+
+
+# -- leases (high limits, spent locally) ----------------------------------------------------
+
+
+def _guards(tmp_path: Path, count: int, **rates: str) -> list[Any]:
+    from app.config import load_config
+    from app.ratelimit import RateGuard
+    from app.ratelimit_storage import HostFileStorage
+
+    config = {**load_config(str(tmp_path), env={"HEEDFUL_ENV": "development"}), **rates}
+    # Each guard opens the file on its own, as each worker process does.
+    return [
+        RateGuard(HostFileStorage(f"heedful-file://{tmp_path}/shared.bin"), config)
+        for _ in range(count)
+    ]
+
+
+def test_leased_limits_never_admit_more_than_the_limit(tmp_path: Path) -> None:
+    workers = _guards(tmp_path, 2, HEEDFUL_COLLECT_RATE_PER_SITE="1000/minute")  # lease 5
+    with time_machine.travel(utcnow(), tick=False) as clock:
+        admitted = [
+            workers[index % 2].wait("collect.site", "shop") is None for index in range(1100)
+        ]
+        assert 1000 - 2 * 4 <= admitted.count(True) <= 1000
+        assert not any(admitted[1000:])
+        clock.shift(timedelta(seconds=61))  # a new window: old leases are not spent in it
+        again = [workers[index % 2].wait("collect.site", "shop") is None for index in range(20)]
+        assert all(again)
