@@ -68,6 +68,7 @@ class HostFileStorage(Storage):
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._map: mmap.mmap | None = None
+        self._retry_at = self._warned_at = float("-inf")
         # Opened lazily (no file at import or construction); a forked child reopens, since
         # an inherited descriptor shares its flock with the parent and would not exclude.
         ref = weakref.ref(self)
@@ -83,6 +84,7 @@ class HostFileStorage(Storage):
         self._lock = threading.Lock()
         self._fd = None
         self._map = None
+        self._retry_at = self._warned_at = float("-inf")
 
     def _size(self) -> int:
         return _HEADER_BYTES + (self.slots + _PROBES) * _SLOT_BYTES
@@ -122,10 +124,30 @@ class HostFileStorage(Storage):
             at = window.find(hashed, at + 1)
         return None
 
+    def _table(self) -> mmap.mmap | None:
+        """The mapped table, or None while the file cannot be used (a read-only or full
+        instance folder): then nothing is counted and every request goes through. Said
+        once a minute, tried again every 5 s, never raised into a request."""
+        if self._map is not None:
+            return self._map
+        now = time.monotonic()
+        if now < self._retry_at:
+            return None
+        try:
+            return self._open()
+        except OSError as exc:
+            self._retry_at = now + 5
+            if now - self._warned_at >= 60:
+                self._warned_at = now
+                log.error("rate-limit file %s unusable (%s): limits are off", self.path, exc)
+            return None
+
     def _locked(self, fn: Any, key: str, *args: Any) -> Any:
         hashed = _key_hash(key)
         with self._lock:
-            table = self._map or self._open()
+            table = self._table()
+            if table is None:
+                return None
             assert self._fd is not None
             fcntl.flock(self._fd, fcntl.LOCK_EX)
             try:
@@ -136,7 +158,8 @@ class HostFileStorage(Storage):
     # -- the Storage API -----------------------------------------------------------------
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
-        return int(self._locked(self._incr, key, float(expiry), int(amount)))
+        count = self._locked(self._incr, key, float(expiry), int(amount))
+        return 0 if count is None else int(count)
 
     def _incr(self, table: mmap.mmap, start: int, hashed: bytes, expiry: float, amount: int) -> int:
         now = time.time()
@@ -189,11 +212,13 @@ class HostFileStorage(Storage):
 
     def check(self) -> bool:
         with self._lock:
-            return (self._map or self._open()) is not None
+            return self._table() is not None
 
     def reset(self) -> int | None:
         with self._lock:
-            table = self._map or self._open()
+            table = self._table()
+            if table is None:
+                return 0
             assert self._fd is not None
             fcntl.flock(self._fd, fcntl.LOCK_EX)
             try:

@@ -151,3 +151,15 @@ def test_redis_counts_are_shared_by_hosts(tmp_path: Path) -> None:
     assert allowed.count(True) == 10
     assert not any(host.using_fallback for host in hosts)
     hosts[0].reset()
+
+
+def test_an_unusable_file_counts_nothing_and_never_raises(tmp_path: Path, caplog) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the instance folder should be")
+    storage = HostFileStorage(f"heedful-file://{blocker}/limits.bin")
+    limiter = FixedWindowRateLimiter(storage)
+    item = parse("2/minute")
+    assert all(limiter.hit(item, "addr") for _ in range(5))  # limits off, requests go on
+    assert storage.get("x") == 0 and not storage.check() and storage.reset() == 0
+    errors = [record for record in caplog.records if "unusable" in record.getMessage()]
+    assert len(errors) == 1  # said once, not once a request
