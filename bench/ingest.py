@@ -9,10 +9,11 @@ closed-loop for the maximum rate, then open-loop at half that rate for latency. 
 servers run side by side and their maximum rates are measured in alternating rounds; the
 ratio printed is the median of the rounds' ratios, since a shared 2-vCPU host can swing a
 single measurement by a quarter.
-Rate limits are on, at rates no run reaches, so every batch pays for its two checks (per
-address, per site) in the host's shared counter file. Then ``wrk -t2 -c32`` (Debian's)
-measures both servers again in alternating rounds: a C load generator leaves the servers
-more of the two cores, so its ratio is printed beside the Python one (``bench.wrk``).
+Rate limits are on, at rates no run reaches, so every batch pays for its checks: the
+address in the host's shared counter file, the site from the worker's lease of its limit.
+Then ``wrk -t2 -c32`` (Debian's) measures both servers again in alternating rounds: a C
+load generator leaves the servers more of the two cores, so its ratio is printed beside
+the Python one (``bench.wrk``).
 Targets: ingest >= 0.5x the bare endpoint's rate; p99 < 25 ms at half the maximum; peak
 RSS per worker < 150 MB. The same ingest figures are printed for PostgreSQL when
 ``HEEDFUL_BENCH_DATABASE_URL`` (or ``HEEDFUL_TEST_DATABASE_URL``) names a server.
