@@ -100,6 +100,7 @@ RATE_DEFAULTS = {
     "HEEDFUL_STATUS_RATE": "300/minute",
     "HEEDFUL_WITHDRAW_RATE": "60/minute",
     "HEEDFUL_WITHDRAW_RATE_PER_ID": "10/minute",
+    "HEEDFUL_DATA_RATE": "60/minute",  # self-service access and erasure, per address
     "HEEDFUL_COLLECT_RATE_PER_ADDRESS": "600/minute",
     "HEEDFUL_COLLECT_RATE_PER_SITE": "120000/minute",
     "HEEDFUL_PIXEL_RATE_PER_ADDRESS": "600/minute",

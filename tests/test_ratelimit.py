@@ -206,6 +206,19 @@ def test_withdraw_status_and_policy_are_limited(limited, site: str) -> None:
     assert "Retry-After" not in policies[0].headers
 
 
+def test_self_service_access_and_erasure_are_limited(limited, site: str) -> None:
+    application = limited(HEEDFUL_DATA_RATE="2/minute")
+    client = application.test_client()
+    consent_id = give_consent(client, site)["consent_id"]
+    path = f"/api/v1/consent/{consent_id}/data"
+    answers = [client.get(path).status_code for _ in range(3)]
+    assert answers == [200, 200, 429]
+    deletions = [client.delete(path), client.delete(path), client.delete(path)]
+    # Erased at the first: the id is then unknown (404), and the third is refused unread.
+    assert [answer.status_code for answer in deletions] == [200, 404, 429]
+    assert_too_many(deletions[-1])
+
+
 def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
