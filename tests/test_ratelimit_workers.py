@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import redis
 
 from app import create_app
 from app.extensions import db
@@ -194,3 +195,5 @@ def test_limits_hold_across_hosts_with_redis(database: str, tmp_path: Path) -> N
             )
             answers.append(status)
     assert answers.count(201) == 12 and answers.count(429) == 18, answers
+    keys = redis.from_url(REDIS_URL).keys("*" + env["TEST_RATELIMIT_PREFIX"] + "*")
+    assert keys and not any(b"127.0.0.1" in key for key in keys)  # hashed addresses only
