@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEV_ENV := HEEDFUL_ENV=development
 
-.PHONY: run test lint bench chromium clean
+.PHONY: run test lint bench chromium wrk clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ chromium:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
+# Debian's wrk gives bench.ingest a load generator that leaves the servers the CPU.
+wrk:
+	@command -v wrk >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null; }
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -46,7 +53,7 @@ test: $(STAMP) chromium lint
 	  HEEDFUL_TEST_BACKEND=postgresql $(BIN)/pytest -q; \
 	else echo "HEEDFUL_TEST_DATABASE_URL unset: PostgreSQL run skipped"; fi
 
-bench: $(STAMP) chromium
+bench: $(STAMP) chromium wrk
 	$(BIN)/python -m bench
 
 clean:

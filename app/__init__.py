@@ -33,6 +33,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Non
         extensions,
         http,
         models,
+        ratelimit,
         security_headers,
     )
     from app.database import init_app as init_database
@@ -42,6 +43,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Non
     extensions.login_manager.init_app(app)
     extensions.csrf.init_app(app)
     extensions.limiter.init_app(app)
+    ratelimit.init_app(app)
     init_database(app)
     errors.init_app(app)
     http.init_app(app)

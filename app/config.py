@@ -91,8 +91,7 @@ def load_config(
         "SESSION_COOKIE_SECURE": heedful_env == "production",
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "WTF_CSRF_TIME_LIMIT": 3600,
-        "RATELIMIT_STORAGE_URI": env.get("HEEDFUL_REDIS_URL") or "memory://",
-        "RATELIMIT_HEADERS_ENABLED": True,
+        **rate_limits(env, instance_path),
         "MAX_CONTENT_LENGTH": 1024 * 1024,
     }
 
@@ -193,6 +192,55 @@ def database_timeouts(
         # A job may also think between statements of one transaction (an export, a demo).
         return DatabaseTimeouts(statement=statement, idle_in_transaction=COMMAND_STATEMENT_TIMEOUT)
     return DatabaseTimeouts(statement=statement)
+
+
+# Rate limits (limits' notation, ";" between several): settable in the environment too.
+RATE_DEFAULTS = {
+    "HEEDFUL_LOGIN_RATE": "20/minute",  # password checks per address
+    "HEEDFUL_LOGIN_ACCOUNT_RATE": "10/minute;50/hour",  # per account, from any address
+    "HEEDFUL_CONSENT_RATE": "120/minute",  # consent records per address
+    "HEEDFUL_CONSENT_RATE_PER_ID": "30/minute",  # changes to one consent id
+    "HEEDFUL_POLICY_RATE": "600/minute",
+    "HEEDFUL_STATUS_RATE": "300/minute",
+    "HEEDFUL_WITHDRAW_RATE": "60/minute",
+    "HEEDFUL_WITHDRAW_RATE_PER_ID": "10/minute",
+    "HEEDFUL_DATA_RATE": "60/minute",  # self-service access and erasure, per address
+    "HEEDFUL_COLLECT_RATE_PER_ADDRESS": "600/minute",
+    "HEEDFUL_COLLECT_RATE_PER_SITE": "120000/minute",
+    "HEEDFUL_PIXEL_RATE_PER_ADDRESS": "600/minute",
+    "HEEDFUL_PIXEL_RATE_PER_SITE": "60000/minute",
+}
+
+
+def rate_limits(env: Mapping[str, str], instance_path: str) -> dict[str, Any]:
+    """Limit settings; counters shared by a host's workers, or by every host via Redis."""
+    from limits import parse_many
+
+    from app.ratelimit import storage_uri
+
+    settings: dict[str, Any] = {}
+    for name, default in RATE_DEFAULTS.items():
+        value = env.get(name) or default
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ConfigError(f"{name} must read like '600/minute', got {value!r}") from exc
+        settings[name] = value
+    repeat = _int(env, "HEEDFUL_OPEN_REPEAT_MINUTES", 30)
+    if repeat < 0:
+        raise ConfigError("HEEDFUL_OPEN_REPEAT_MINUTES cannot be negative (0 counts every open)")
+    uri, options = storage_uri(instance_path, env.get("HEEDFUL_REDIS_URL") or None)
+    return {
+        **settings,
+        # Repeated opens of one pixel count once per recipient, campaign and verdict.
+        "HEEDFUL_OPEN_REPEAT_MINUTES": repeat,
+        "RATELIMIT_STORAGE_URI": uri,
+        "RATELIMIT_STORAGE_OPTIONS": options,
+        # Our 429 handler writes Retry-After; Flask-Limiter's would put one on every 2xx.
+        "RATELIMIT_HEADERS_ENABLED": False,
+        # Belt and braces: a storage error lets the request through, logged, never a 500.
+        "RATELIMIT_SWALLOW_ERRORS": True,
+    }
 
 
 def engine_options(url: str, timeouts: DatabaseTimeouts | None = None) -> dict[str, Any]:

@@ -1,14 +1,16 @@
 """Unbound extensions; ``create_app`` binds them with ``init_app``."""
 
+from flask import current_app
 from flask_cors import CORS
 from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
+
+from app.ratelimit import address_key
 
 
 class Base(DeclarativeBase):
@@ -29,4 +31,12 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 cors = CORS()
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
+# Keyed by a hash of the client address; storage and limits: app.ratelimit, app.config.
+limiter = Limiter(key_func=address_key, default_limits=[])
+
+
+@limiter.request_filter
+def _limits_off_in_this_app() -> bool:
+    # One Limiter serves every app of a process (the tests build many), and its own
+    # `enabled` flag is whichever app came last: each app's setting is honoured here.
+    return not current_app.config.get("RATELIMIT_ENABLED", True)

@@ -61,3 +61,23 @@ def per_call_us(fn: Callable[[], Any], *, repeat: int = 5, number: int = 200) ->
 
 def row(label: str, value: str, baseline: str, verdict: str = "") -> None:
     print(f"   {label:<44} {value:>14}   vs {baseline:<28} {verdict}")
+
+
+def postgres_schema(base: str, label: str) -> tuple[str, Callable[[], None]]:
+    """A fresh schema on the PostgreSQL server at ``base``: (its URL, a function dropping it)."""
+    import secrets
+
+    import sqlalchemy as sa
+
+    schema = f"{label}_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in base else "?"
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+    return f"{base}{separator}options=-csearch_path%3D{schema}", drop

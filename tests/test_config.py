@@ -78,8 +78,24 @@ def test_optional_services_default_to_unset(tmp_path: Path) -> None:
     assert config["HEEDFUL_GEOIP_CITY_DB"] is None
     assert config["HEEDFUL_GEOIP_ASN_DB"] is None
     assert config["HEEDFUL_REDIS_URL"] is None
-    assert config["RATELIMIT_STORAGE_URI"] == "memory://"
+    # Without Redis, limits count in a file the host's workers share (not per process).
+    assert config["RATELIMIT_STORAGE_URI"] == f"heedful-file://{tmp_path.resolve()}/ratelimit.bin"
     assert config["HEEDFUL_TRUSTED_PROXIES"] == 0
+
+
+def test_redis_url_shares_limits_and_keeps_the_host_file_as_fallback(tmp_path: Path) -> None:
+    env = {"HEEDFUL_ENV": "development", "HEEDFUL_REDIS_URL": "redis://cache.internal:6379/2"}
+    config = load_config(str(tmp_path), env=env)
+    assert config["RATELIMIT_STORAGE_URI"] == "heedful+redis://cache.internal:6379/2"
+    assert config["RATELIMIT_STORAGE_OPTIONS"] == {
+        "fallback_path": f"{tmp_path.resolve()}/ratelimit.bin"
+    }
+
+
+@pytest.mark.parametrize("name", ["HEEDFUL_COLLECT_RATE_PER_ADDRESS", "HEEDFUL_LOGIN_RATE"])
+def test_a_rate_that_does_not_parse_is_a_config_error(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_config(str(tmp_path), env={"HEEDFUL_ENV": "development", name: "lots"})
 
 
 @pytest.mark.parametrize("raw", ["two", "1.5", "-1"])

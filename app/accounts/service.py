@@ -92,6 +92,18 @@ def set_password(user: User, password: str) -> None:
     db.session.commit()
 
 
+def login_limit_key(email: str) -> str:
+    """The key a login attempt counts under per account: a keyed hash of the normalised
+    address (the plain one never reaches the limit storage), whichever address it came
+    from; text that is no address at all is hashed as typed."""
+    try:
+        return "u" + _user_key(email)[:32]
+    except AccountError:
+        from app.ratelimit import rate_guard
+
+        return rate_guard().hashed("u", email.strip().casefold())
+
+
 def authenticate(email: str, password: str) -> User | None:
     try:
         key = _user_key(email)

@@ -9,7 +9,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from app.accounts.service import authenticate
+from app.accounts.service import authenticate, login_limit_key
 from app.admin.forms import LoginForm
 from app.extensions import db, limiter
 from app.models import Site
@@ -23,8 +23,19 @@ def _safe_next(target: str | None) -> str:
     return url_for("admin.index")
 
 
+def _login_account() -> str:
+    return login_limit_key(request.form.get("email", ""))
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config.get("HEEDFUL_LOGIN_RATE", "20/minute"), methods=["POST"])
+# Every password check counts per address and per account (any address), so neither one
+# address trying many accounts nor many addresses trying one account get far.
+@limiter.limit(lambda: current_app.config["HEEDFUL_LOGIN_RATE"], methods=["POST"])
+@limiter.limit(
+    lambda: current_app.config["HEEDFUL_LOGIN_ACCOUNT_RATE"],
+    key_func=_login_account,
+    methods=["POST"],
+)
 def login() -> str | Response:
     if current_user.is_authenticated:
         return redirect(url_for("admin.index"))

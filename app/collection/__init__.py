@@ -12,8 +12,8 @@ def init_app(app: Flask) -> None:
     from app.collection.privacy import register
     from app.extensions import csrf, limiter
 
-    # Beacons carry no cookies (CSRF cannot apply); abuse is bounded by consent, size and
-    # validation, and skipping the limiter keeps per-event CPU low.
+    # Beacons carry no cookies (CSRF cannot apply). The endpoint counts its own limits per
+    # address and per site in the shared storage (app.ratelimit); Flask-Limiter is skipped.
     csrf.exempt(routes.bp)
     limiter.exempt(routes.bp)
     # A request filter short-circuits the limiter before it resolves any limit.

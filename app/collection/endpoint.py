@@ -3,9 +3,11 @@
 Every page view of every consenting visitor comes through here, so the endpoint is a
 small WSGI layer in front of Flask rather than a Flask view: it needs only the
 application context (configuration, database session), not a request context, URL
-matching, cookie session, CSRF, rate-limit bookkeeping or ``after_request`` hooks, which
-together cost more CPU than validating, enriching and storing the batch. Other methods on
-the path (the ``OPTIONS`` preflight, and a 405 for anything else) go on to Flask.
+matching, cookie session, CSRF, Flask-Limiter's bookkeeping or ``after_request`` hooks,
+which together cost more CPU than validating, enriching and storing the batch. Its limits
+(per address, then per site) are counted directly in the same storage (``app.ratelimit``).
+Other methods on the path (the ``OPTIONS`` preflight, and a 405 for anything else) go on
+to Flask.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from app.enrichment.context import client_facts_of
 from app.errors import ApiError
 from app.extensions import db
 from app.http import parse_json_body
+from app.ratelimit import rate_guard
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +70,20 @@ def answer_collect(environ: dict[str, Any]) -> Answer:
         return Answer(error.status, error.payload(), error.headers)
 
 
+def _too_many(wait: int) -> ApiError:
+    error = ApiError(429, "too many requests, retry later")
+    error.headers["Retry-After"] = str(wait)
+    return error
+
+
 def _answer(environ: dict[str, Any]) -> Answer:
     cors: dict[str, str] = {}
+    guard = rate_guard()
+    # Counted before the body is read: a flood from one address costs a counter, no parse.
+    wait = guard.wait("collect.address", guard.address_key(environ.get("REMOTE_ADDR")))
+    if wait is not None:
+        error = _too_many(wait)
+        return Answer(error.status, error.payload(), error.headers)
     try:
         body = parse_json_body(
             # Bounded by Content-Length (or the server's end of input), as Flask's is.
@@ -84,6 +99,9 @@ def _answer(environ: dict[str, Any]) -> Answer:
             require_registered_origin(origin, snapshot.domains)
             # From here on every answer, errors included, is readable by the page.
             cors = {**cors_headers(origin), "Vary": "Origin"}
+            wait = guard.wait("collect.site", snapshot.key)
+            if wait is not None:
+                raise _too_many(wait)
             client = client_facts_of(
                 environ.get("REMOTE_ADDR"),
                 environ.get("HTTP_USER_AGENT"),

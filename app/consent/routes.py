@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -26,6 +27,7 @@ from app.errors import ApiError, bad_request
 from app.extensions import db, limiter
 from app.http import read_json_object, require_str
 from app.models import ConsentRecord, Site
+from app.ratelimit import rate_guard
 
 bp = Blueprint("consent_api", __name__, url_prefix="/api/v1")
 
@@ -38,7 +40,24 @@ def answer_preflight() -> Response | None:
     return preflight() if request.method == "OPTIONS" else None
 
 
+def _rate(name: str) -> Callable[[], str]:
+    """A limit provider: the rate is read from the config at request time.
+    (CORS preflights are not counted: each route's limit names its own method.)"""
+    return lambda: current_app.config[name]
+
+
+def _limit_per_id(scope: str, consent_id: str) -> None:
+    """Count a write to one consent id (hashed: the id is a bearer secret)."""
+    guard = rate_guard()
+    wait = guard.wait(scope, guard.hashed("c", consent_id))
+    if wait is not None:
+        error = ApiError(429, "too many requests for this consent id, retry later")
+        error.headers["Retry-After"] = str(wait)
+        raise error
+
+
 @bp.get("/sites/<site_key>/policy")
+@limiter.limit(_rate("HEEDFUL_POLICY_RATE"), methods=["GET"])
 def get_policy(site_key: str) -> Response:
     site = require_site(site_key)
     check_origin(site.domains)
@@ -81,10 +100,12 @@ def _parse_consent_body(data: dict[str, Any]) -> ConsentRequest:
 
 
 @bp.post("/consent")
-@limiter.limit(lambda: current_app.config.get("HEEDFUL_CONSENT_RATE", "120/minute"))
+@limiter.limit(_rate("HEEDFUL_CONSENT_RATE"), methods=["POST"])
 def post_consent() -> tuple[Response, int]:
     data = read_json_object(MAX_CONSENT_BODY)
     consent_request = _parse_consent_body(data)
+    if consent_request.consent_id:
+        _limit_per_id("consent.id", consent_request.consent_id)
     snapshot = site_snapshot(consent_request.site_key)
     if snapshot is None:
         raise ApiError(404, "unknown site")
@@ -118,6 +139,7 @@ def _status_body(record: ConsentRecord, site: Site) -> dict[str, Any]:
 
 
 @bp.get("/consent/<consent_id>")
+@limiter.limit(_rate("HEEDFUL_STATUS_RATE"), methods=["GET"])
 def get_consent(consent_id: str) -> Response:
     record, site = latest_with_site(consent_id)
     check_origin(site.domains)
@@ -127,7 +149,9 @@ def get_consent(consent_id: str) -> Response:
 
 
 @bp.post("/consent/<consent_id>/withdraw")
+@limiter.limit(_rate("HEEDFUL_WITHDRAW_RATE"), methods=["POST"])
 def post_withdraw(consent_id: str) -> Response:
+    _limit_per_id("withdraw.id", consent_id)
     _, site = latest_with_site(consent_id)
     check_origin(site.domains)
     withdrawal, site = withdraw_consent(consent_id)

@@ -13,12 +13,13 @@ import threading
 import time
 from collections.abc import Iterator
 
-from flask import Blueprint, Flask, Response, current_app
+from flask import Blueprint, Flask, Response, current_app, request
 
 from app.email.classify import READ_TIME_CAP_SECONDS
 from app.email.tracking import ReadPlan, plan_read, record_open, record_read
 from app.extensions import csrf, db, limiter
 from app.http import answers_any_input
+from app.ratelimit import rate_guard
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +113,16 @@ def hold_slots() -> HoldSlots:
 @csrf.exempt
 def open_pixel(token: str) -> Response:
     # The session and current_user are never touched: no Vary or Set-Cookie can differ.
-    record_open(token)
+    # Over its limit an address gets the same answer, only nothing is recorded: the
+    # contract promises one response whatever happens, so no 429 here.
+    if _address_allowed():
+        record_open(token)
     return pixel_response()
+
+
+def _address_allowed() -> bool:
+    guard = rate_guard()
+    return guard.wait("pixel.address", guard.address_key(request.remote_addr)) is None
 
 
 class HeldGif:
@@ -178,7 +187,7 @@ def _read_response(body: HeldGif | bytes) -> Response:
 @limiter.exempt
 @csrf.exempt
 def read_pixel(token: str) -> Response:
-    plan = plan_read(token)
+    plan = plan_read(token) if _address_allowed() else None
     # Free the pooled connection before a hold: hundreds of readers must not pin the pool.
     db.session.remove()
     if plan is None:

@@ -20,6 +20,7 @@ from app.email.tokens import TokenError, read_pixel_token
 from app.enrichment.context import geo_readers
 from app.extensions import db
 from app.models.email import EmailCampaign, EmailOpen, EmailReadTime, EmailSend
+from app.ratelimit import rate_guard
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ class Eligible:
     campaign_id: int
     recipient_id: int
     sent_at: datetime | None
+    site_id: int
 
 
 def eligible(token: str, kind: str) -> Eligible | None:
@@ -47,13 +49,15 @@ def eligible(token: str, kind: str) -> Eligible | None:
     if claim.kind != kind:
         return None
     row = db.session.execute(
-        select(EmailCampaign.sent_at)
+        select(EmailCampaign.sent_at, EmailCampaign.site_id)
         .join(EmailSend, EmailSend.campaign_id == EmailCampaign.id)
         .where(EmailCampaign.id == claim.campaign_id, EmailSend.recipient_id == claim.recipient_id)
     ).first()
     if row is None or not tracking_granted(claim.recipient_id):
         return None
-    return Eligible(claim.campaign_id, claim.recipient_id, row[0])
+    if rate_guard().wait("pixel.site", str(row[1])) is not None:
+        return None  # the site's pixels are over their limit: answered, not recorded
+    return Eligible(claim.campaign_id, claim.recipient_id, row[0], row[1])
 
 
 def classify_request(sent_at: datetime | None, now: datetime) -> OpenClassification:
@@ -78,13 +82,26 @@ def classify_request(sent_at: datetime | None, now: datetime) -> OpenClassificat
 
 
 def record_open(token: str) -> OpenClassification | None:
-    """Record an open for the current request if everything allows it; never raises."""
+    """Record an open for the current request if everything allows it; never raises.
+
+    Repeats of one verdict for one recipient and campaign within
+    ``HEEDFUL_OPEN_REPEAT_MINUTES`` are not stored (a reload, or one URL fetched in a
+    loop). The verdict and its first reason (who fetched: ``apple_mpp``, ``scanner``, …)
+    are part of the key, so a scanner's or Gmail's delivery-time fetch never hides the
+    person's own open after it, nor a scanner the Apple fetch the open rate leaves out.
+    """
+    repeat_key = None
     try:
         target = eligible(token, "open")
         if target is None:
             return None
         now = utcnow()
         verdict = classify_request(target.sent_at, now)
+        guard = rate_guard()
+        kind = f"{verdict.verdict.value}:{verdict.reasons[0] if verdict.reasons else ''}"
+        repeat_key = f"{target.campaign_id}:{target.recipient_id}:{kind}"
+        if not guard.first_in_window(repeat_key):
+            return None
         db.session.add(
             EmailOpen(
                 campaign_id=target.campaign_id,
@@ -99,6 +116,8 @@ def record_open(token: str) -> OpenClassification | None:
     except Exception:
         # The pixel answers the same whatever happens here, database outage included.
         db.session.rollback()
+        if repeat_key is not None:
+            rate_guard().forget_open(repeat_key)  # not stored: the next fetch may be
         log.exception("could not record an email open")
         return None
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from app.clock import utcnow
 from app.consent.cors import check_origin, preflight
 from app.consent.service import latest_with_site
+from app.extensions import limiter
 from app.privacy.service import erase_subject, export_subject
 
 bp = Blueprint("privacy_api", __name__, url_prefix="/api/v1")
@@ -21,7 +22,12 @@ def answer_preflight() -> Response | None:
     return preflight() if request.method == "OPTIONS" else None
 
 
+def _data_rate() -> str:
+    return current_app.config["HEEDFUL_DATA_RATE"]
+
+
 @bp.get("/consent/<consent_id>/data")
+@limiter.limit(_data_rate, methods=["GET"])
 def get_data(consent_id: str) -> Response:
     check_origin(_site_domains(consent_id))
     body = {
@@ -36,6 +42,7 @@ def get_data(consent_id: str) -> Response:
 
 
 @bp.delete("/consent/<consent_id>/data")
+@limiter.limit(_data_rate, methods=["DELETE"])
 def delete_data(consent_id: str) -> Response:
     check_origin(_site_domains(consent_id))
     return jsonify({"deleted": erase_subject(consent_id)})

@@ -168,7 +168,7 @@ def test_a_hold_closed_before_it_started_releases_its_slot_and_records_nothing(
 
     slots = HoldSlots(1)
     assert slots.acquire()
-    held = HeldGif(app, ReadPlan(Eligible(1, 1, None), hold=True), slots, 0.5)
+    held = HeldGif(app, ReadPlan(Eligible(1, 1, None, 1), hold=True), slots, 0.5)
     held.close()
     held.close()  # idempotent
     assert slots.in_use == 0
