@@ -860,13 +860,18 @@ def test_unreachable_redis_never_gives_500(database_url: str, tmp_path: Path, si
 
 
 def test_a_201_never_carries_retry_after(database_url: str, tmp_path: Path, site: str) -> None:
-    # Rate limits on, as in production: Flask-Limiter's headers include Retry-After.
-    with extra_app(database_url, tmp_path, RATELIMIT_ENABLED=True) as limited:
+    # Rate limits on, as in production: Flask-Limiter's headers put Retry-After on a 201.
+    with extra_app(
+        database_url, tmp_path, RATELIMIT_ENABLED=True, HEEDFUL_CONSENT_RATE="2/minute"
+    ) as limited:
         client = limited.test_client()
         response = client.post("/api/v1/consent", json=consent_body())
         assert response.status_code == 201
-        assert "X-RateLimit-Limit" in response.headers
         assert "Retry-After" not in response.headers
+        # The limits were on: the third consent in the minute is refused, and says when.
+        assert client.post("/api/v1/consent", json=consent_body()).status_code == 201
+        refused = client.post("/api/v1/consent", json=consent_body())
+        assert refused.status_code == 429 and refused.headers.get("Retry-After")
         auth = role_headers(limited, "marketing")
         response = client.post(
             "/api/v1/email/campaigns", json={"site": SITE_KEY, "name": "N"}, headers=auth
