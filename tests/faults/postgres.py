@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -81,12 +82,13 @@ class TempCluster:
         return [postmaster, *children]
 
     def freeze(self) -> None:
+        # The postmaster first, so that no new backend is forked after the list was read.
         for pid in self._pids():
-            os.kill(pid, signal.SIGSTOP)
+            _signal(pid, signal.SIGSTOP)
 
     def thaw(self) -> None:
         for pid in reversed(self._pids()):
-            os.kill(pid, signal.SIGCONT)
+            _signal(pid, signal.SIGCONT)
 
     def destroy(self) -> None:
         try:
@@ -95,3 +97,9 @@ class TempCluster:
                 self.stop()
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _signal(pid: int, signum: int) -> None:
+    """Signal ``pid``; a backend that ended after the list was read needs none."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
