@@ -4,7 +4,7 @@ Lookups of a site's current policy and of a consent id's latest record are
 cached per process and validated against generation stamps (see
 ``generations.py``), so a withdrawal or a policy bump is seen at once by every
 worker. An answer that allows something is trusted for ``ACTIVE_TRUST_SECONDS`` at
-most, and not at all while the stamps cannot be read.
+most (a backstop), and not at all while the stamps cannot be read.
 """
 
 from __future__ import annotations
@@ -37,10 +37,13 @@ from app.models import ConsentRecord, PolicyVersion, Site
 MAX_ENTRIES = 100_000
 # How long a worker may act on a cached answer that allows something (an active consent,
 # a site's current policy) without asking the database again, whatever the stamps say.
-# An invalidation that never arrives (the writer could not reach Redis) thus stops
-# collection everywhere within this bound. It costs one indexed read per consent id
-# per worker per bound.
-ACTIVE_TRUST_SECONDS = 0.5
+# It is the backstop, not the mechanism: a change's stamps reach every host through the
+# outbox (which any host's deliverer takes to Redis within about half a second, see
+# invalidation.py), LISTEN/NOTIFY, or the host's mapped file. Only a process that dies
+# between its commit and its bump of the mapped file can lose one, and then collection
+# stops within this bound. Each consent id costs one indexed read per worker per bound,
+# so it is kept well above the gap between one visitor's events.
+ACTIVE_TRUST_SECONDS = 10.0
 # Answers that allow nothing (withdrawn, unknown) only ever err on the side of not
 # collecting, so they may stay longer.
 MAX_ENTRY_AGE_SECONDS = 60.0

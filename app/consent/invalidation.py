@@ -37,8 +37,14 @@ MODES = ("local", "notify", "outbox")
 RETRY_MIN_SECONDS = 0.25
 RETRY_MAX_SECONDS = 2.0
 ACK_BATCH_SECONDS = 0.5  # delivered rows are deleted in batches, off the request path
-SCAN_SECONDS = 5.0  # how often a deliverer looks for rows a crashed process left
-ORPHAN_AGE = timedelta(seconds=2)  # younger rows are still their writer's to deliver
+# Every host's deliverer looks this often for rows not yet delivered: ones whose writer
+# cannot reach Redis (or died) reach it through any host that can, so a withdrawal is
+# seen everywhere within about ORPHAN_AGE + SCAN_SECONDS. A scan of the (nearly always
+# empty) table is one indexed read per worker per SCAN_SECONDS, off the request path.
+SCAN_SECONDS = 0.25
+# Younger rows are normally their writer's to deliver; delivering one twice is harmless
+# (a bump sets a fresh random stamp), so this only spares Redis a duplicate.
+ORPHAN_AGE = timedelta(seconds=0.2)
 SCAN_LIMIT = 1000
 
 
