@@ -352,3 +352,27 @@ def test_leased_limits_never_admit_more_than_the_limit(tmp_path: Path) -> None:
         clock.shift(timedelta(seconds=61))  # a new window: old leases are not spent in it
         again = [workers[index % 2].wait("collect.site", "shop") is None for index in range(20)]
         assert all(again)
+
+
+def test_an_address_is_counted_locally_then_shared_within_its_bound(tmp_path: Path) -> None:
+    # 400/minute: each worker counts an address's first 20 itself, then adds them to the
+    # shared count; the limit holds across the two within one allowance of the other's.
+    workers = _guards(tmp_path, 2, HEEDFUL_COLLECT_RATE_PER_ADDRESS="400/minute")
+    with time_machine.travel(utcnow(), tick=False) as clock:
+        key = workers[0].address_key("198.51.100.7")
+        admitted = [workers[index % 2].wait("collect.address", key) is None for index in range(600)]
+        assert 400 <= admitted.count(True) <= 400 + 20
+        assert not any(admitted[440:])
+        # A light visitor never reaches the shared count: its file entry stays empty.
+        light = workers[0].address_key("203.0.113.9")
+        assert all(workers[0].wait("collect.address", light) is None for _ in range(19))
+        assert workers[0].storage.get(workers[0]._keys("collect.address", light)[0][1]) == 0
+        clock.shift(timedelta(seconds=61))
+        assert workers[1].wait("collect.address", key) is None
+
+
+def test_small_limits_are_counted_exactly_across_workers(tmp_path: Path) -> None:
+    workers = _guards(tmp_path, 2, HEEDFUL_COLLECT_RATE_PER_ADDRESS="30/minute")
+    with time_machine.travel(utcnow(), tick=False):
+        admitted = [workers[i % 2].wait("collect.address", "k") is None for i in range(40)]
+        assert admitted.count(True) == 30 and all(admitted[:30])
