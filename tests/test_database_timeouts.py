@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.config import ConfigError, DatabaseTimeouts, database_timeouts, engine_options
-from app.database import _Breaker, _deadline_class
+from app.database_postgresql import _Breaker, _deadline_class
 from app.extensions import db
 from tests.conftest import BACKEND
 
