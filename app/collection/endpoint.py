@@ -32,7 +32,7 @@ from app.collection.store import WriteTimeout
 from app.collection.validation import MAX_BODY_BYTES, parse_batch
 from app.consent.cors import cors_headers, require_registered_origin
 from app.enrichment.context import client_facts_of
-from app.errors import ApiError
+from app.errors import ApiError, storage_unavailable
 from app.extensions import db
 from app.http import parse_json_body
 from app.ratelimit import rate_guard
@@ -40,7 +40,6 @@ from app.ratelimit import rate_guard
 log = logging.getLogger(__name__)
 
 COLLECT_PATH = "/api/v1/collect"
-RETRY_AFTER_SECONDS = "5"
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -66,7 +65,7 @@ def answer_collect(environ: dict[str, Any]) -> Answer:
     except Exception:
         db.session.rollback()
         log.exception("unhandled error on POST %s", COLLECT_PATH)
-        error = _unavailable()
+        error = storage_unavailable()
         return Answer(error.status, error.payload(), error.headers)
 
 
@@ -109,7 +108,7 @@ def _answer(environ: dict[str, Any]) -> Answer:
             )
             result = collect(snapshot, batch, client, utcnow())
         except (DBAPIError, PoolTimeoutError, WriteTimeout) as exc:
-            raise _unavailable() from exc
+            raise storage_unavailable() from exc
     except ApiError as error:
         db.session.rollback()
         return Answer(error.status, error.payload(), {**error.headers, **cors})
@@ -121,12 +120,6 @@ def _answer(environ: dict[str, Any]) -> Answer:
 def _mimetype(content_type: str | None) -> str:
     # Senders use a handful of spellings ("text/plain;charset=UTF-8", …): parse each once.
     return parse_options_header(content_type)[0].lower()
-
-
-def _unavailable() -> ApiError:
-    error = ApiError(503, "storage is unavailable, retry later")
-    error.headers["Retry-After"] = RETRY_AFTER_SECONDS
-    return error
 
 
 class CollectEndpoint:
