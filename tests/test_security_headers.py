@@ -81,26 +81,14 @@ def inline_code(html: str) -> list[str]:
 @pytest.fixture
 def signed_in(app: Flask, client: FlaskClient, site: str) -> dict[str, str]:
     """An admin session, one campaign and one recipient; returns the route arguments."""
-    from tests.email.conftest import role_headers
+    from tests.email.conftest import Email, role_headers
 
     add_user(app, ADMIN, "admin")
     assert login(client, ADMIN).status_code == 302
-    staff = role_headers(app, "marketing")
-    campaign = client.post(
-        "/api/v1/email/campaigns", json={"site": site, "name": "Headers"}, headers=staff
-    ).get_json()["campaign_id"]
-    recipient = client.post(
-        "/api/v1/email/recipients",
-        json={
-            "email": "h@example.com",
-            "consent": {"email_tracking": True},
-            "source": "signup_form",
-        },
-        headers=staff,
-    ).get_json()["recipient_id"]
-    links = client.get(
-        f"/api/v1/email/campaigns/{campaign}/pixel?recipient={recipient}", headers=staff
-    ).get_json()
+    email = Email(client, role_headers(app, "marketing"), site)
+    campaign = email.campaign("Headers", sent_at=None)
+    recipient = email.recipient("h@example.com", tracking=True)
+    links = email.links(campaign, recipient)
     return {
         "campaign_id": str(campaign),
         "recipient_id": str(recipient),

@@ -46,26 +46,12 @@ def watched(page: Page) -> Console:
 
 
 def _preference_url(app: Any, site: str) -> str:
-    from tests.email.conftest import role_headers
+    from tests.email.conftest import Email, role_headers
 
-    client = app.test_client()
-    staff = role_headers(app, "marketing")
-    campaign = client.post(
-        "/api/v1/email/campaigns", json={"site": site, "name": "CSP"}, headers=staff
-    ).get_json()["campaign_id"]
-    recipient = client.post(
-        "/api/v1/email/recipients",
-        json={
-            "email": "csp@example.com",
-            "consent": {"email_tracking": True},
-            "source": "signup_form",
-        },
-        headers=staff,
-    ).get_json()["recipient_id"]
-    links = client.get(
-        f"/api/v1/email/campaigns/{campaign}/pixel?recipient={recipient}", headers=staff
-    ).get_json()
-    return urlsplit(links["preference_url"]).path
+    email = Email(app.test_client(), role_headers(app, "marketing"), site)
+    campaign = email.campaign("CSP", sent_at=None)
+    recipient = email.recipient("csp@example.com", tracking=True)
+    return urlsplit(email.links(campaign, recipient)["preference_url"]).path
 
 
 def test_console_runs_without_csp_violations(app, live_server, page: Page, watched: Console):
