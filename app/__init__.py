@@ -50,9 +50,9 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Non
     security_headers.init_app(app)
 
     from app.accounts import auth
-    from app.consent import cache
     from app.enrichment import context
     from app.privacy import service as privacy_service
+    from app.storage import cache
 
     auth.init_app(app)
     cache.init_app(app)
@@ -76,10 +76,10 @@ def _root() -> Path:
 def _register_blueprints(app: Flask) -> None:
     from app import assets, extensions, openapi
     from app.admin.routes import bp as admin_bp
-    from app.consent.cors import apply_cors
     from app.consent.routes import bp as consent_bp
     from app.demo.routes import bp as demo_bp
     from app.privacy.routes import bp as privacy_bp
+    from app.sites.origins import apply_cors
 
     # The public JSON APIs authenticate nothing by cookie (a consent id is a bearer
     # secret), so cross-site request forgery has nothing to ride on there.
@@ -104,3 +104,21 @@ def _init_optional_domains(app: Flask) -> None:
         init = getattr(module, "init_app", None)
         if init is not None:
             init(app)
+
+
+def main() -> None:
+    """Console-script entry point: ``heedful ...`` (the commands live in ``app.cli``)."""
+    import sys
+
+    import click
+
+    from app.cli import heedful
+    from app.config import ConfigError
+
+    try:
+        app = create_app()
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    with app.app_context():
+        heedful.main(prog_name="heedful")

@@ -32,21 +32,11 @@ DEMO_ADMIN_EMAIL = "admin@heedful.test"
 
 
 def init_app(app: Flask) -> None:
+    from app.email.cli import email_group
+
+    if email_group.name not in heedful.commands:
+        heedful.add_command(email_group)
     app.cli.add_command(heedful)
-
-
-def main() -> None:
-    """Console-script entry point: ``heedful ...``."""
-    from app import create_app
-    from app.config import ConfigError
-
-    try:
-        app = create_app()
-    except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    with app.app_context():
-        heedful.main(prog_name="heedful")
 
 
 def _fail(message: str) -> None:
@@ -59,7 +49,7 @@ def _fail(message: str) -> None:
 @click.option("--key", default=None, help="Choose the site key (default: random).")
 def site_add(name: str, domains: tuple[str, ...], key: str | None) -> None:
     """Register a site and print its key as JSON."""
-    from app.consent.policy import PolicyError, create_site, get_site
+    from app.sites.registry import PolicyError, create_site, get_site
 
     if key and get_site(key) is not None:
         _fail(f"a site with key {key!r} already exists")
@@ -116,7 +106,7 @@ def token_add(name: str, role: str) -> None:
 
 
 def ensure_demo_site() -> Any:
-    from app.consent.policy import create_site, get_site
+    from app.sites.registry import create_site, get_site
 
     site_key = current_app.config.get("HEEDFUL_DEMO_SITE_KEY", DEMO_SITE_KEY)
     site = get_site(site_key)
@@ -129,7 +119,7 @@ def ensure_demo_site() -> Any:
 def seed_demo() -> None:
     """Create the demo site and an admin once; print the admin login (used by make run)."""
     from app.accounts.service import create_user, set_password
-    from app.email.identity import email_hmac
+    from app.identity import email_hmac
     from app.models import User
 
     site = ensure_demo_site()

@@ -1,7 +1,6 @@
 """Unbound extensions; ``create_app`` binds them with ``init_app``."""
 
-from flask import current_app
-from flask_cors import CORS
+from flask import current_app, request
 from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_migrate import Migrate
@@ -9,8 +8,6 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
-
-from app.ratelimit import address_key
 
 
 class Base(DeclarativeBase):
@@ -30,9 +27,16 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
-cors = CORS()
+
+
+def _address_key() -> str:
+    # The client address (proxy-corrected), hashed by the app's rate guard
+    # (app.ratelimit, which imports this module: it is looked up, not imported).
+    return current_app.extensions["heedful_rate_guard"].address_key(request.remote_addr)
+
+
 # Keyed by a hash of the client address; storage and limits: app.ratelimit, app.config.
-limiter = Limiter(key_func=address_key, default_limits=[])
+limiter = Limiter(key_func=_address_key, default_limits=[])
 
 
 @limiter.request_filter

@@ -236,11 +236,6 @@ def rate_guard() -> RateGuard:
     return current_app.extensions[RATE_GUARD]
 
 
-def address_key() -> str:
-    """Flask-Limiter's key function: the client address (proxy-corrected), hashed."""
-    return rate_guard().address_key(request.remote_addr)
-
-
 def too_many_payload(message: str = "too many requests, retry later") -> dict[str, str]:
     return {"error": message}
 

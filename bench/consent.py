@@ -8,8 +8,8 @@ from bench.common import bare_app, bench_app, per_call_us, row
 
 
 def main() -> bool:
-    from app.consent.cache import consent_allows
-    from app.consent.policy import create_site
+    from app.consent.gate import consent_allows
+    from app.sites.registry import create_site
 
     app, _ = bench_app()
     with app.app_context():

@@ -245,9 +245,9 @@ def _prepare(database_url: str, folder: Path) -> tuple[dict[str, str], list[str]
         from flask_migrate import upgrade
 
         from app import create_app
-        from app.consent.policy import create_site
         from app.consent.service import ConsentRequest, record_consent
         from app.extensions import db
+        from app.sites.registry import create_site
 
         app = create_app(instance_path=str(folder / "instance"))
         env["HEEDFUL_BENCH_INSTANCE"] = app.instance_path

@@ -79,11 +79,11 @@ def _seed(folder: str, secret: str) -> tuple[str, list[str]]:
 
     os.environ["HEEDFUL_PUBLIC_URL"] = "http://bench.invalid"
     app, _ = bench_app(f"sqlite:///{folder}/bench.db", SECRET_KEY=secret)
-    from app.consent.policy import create_site
     from app.email.links import pixel_links
     from app.email.service import RecipientChoice, create_campaign, import_recipients
     from app.extensions import db
     from app.models.email import EmailRecipient
+    from app.sites.registry import create_site
 
     with app.app_context():
         create_site("Bench", ["bench.example"], key="bench")

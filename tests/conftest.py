@@ -20,8 +20,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from app.consent.cache import shared_cache
 from app.extensions import db
+from app.storage.cache import shared_cache
 from tests.audit import audit_database
 
 BACKEND = os.environ.get("HEEDFUL_TEST_BACKEND", "sqlite")
@@ -137,7 +137,7 @@ SITE_ORIGIN = "https://www.example.com"
 @pytest.fixture
 def site(app: Flask) -> str:
     """A site on example.com with the default policy; returns its key."""
-    from app.consent.policy import create_site
+    from app.sites.registry import create_site
 
     with app.app_context():
         create_site("Example", ["example.com"], key=SITE_KEY)

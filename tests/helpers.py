@@ -14,8 +14,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from app.consent.cache import shared_cache
 from app.extensions import db
+from app.storage.cache import shared_cache
 from tests.conftest import test_config
 
 CSRF_FIELD = re.compile(r'name="(?:[\w-]+-)?csrf_token"[^>]*value="([^"]+)"')

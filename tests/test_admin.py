@@ -8,8 +8,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.consent.policy import create_site, get_site, update_policy
+from app.consent.policy import update_policy
 from app.extensions import db
+from app.sites.registry import create_site, get_site
 from tests.helpers import add_user, csrf_token_from, fast_argon2, login  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("fast_argon2")

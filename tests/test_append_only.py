@@ -217,7 +217,7 @@ def test_delete_data_from_foreign_origin_is_refused(
 
 def test_erasure_is_one_transaction(app: Flask, client: FlaskClient, site: str) -> None:
     """A failing data holder leaves everything in place (nothing half-erased)."""
-    from app.privacy.registry import DataHolder, register_holder
+    from app.subjects import DataHolder, register_holder
 
     consent_id = give_consent(client)["consent_id"]
 

@@ -112,7 +112,7 @@ def test_token_add_rejects_unknown_role(app: Flask) -> None:
 
 
 def test_console_script_reports_config_errors(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    from app.cli import main
+    from app import main
 
     monkeypatch.delenv("HEEDFUL_SECRET_KEY", raising=False)
     monkeypatch.setenv("HEEDFUL_ENV", "production")

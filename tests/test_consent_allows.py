@@ -10,9 +10,11 @@ import time_machine
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.consent.cache import ACTIVE_TRUST_SECONDS, consent_allows, shared_cache
-from app.consent.policy import create_site, get_site, update_policy
+from app.consent.gate import consent_allows
+from app.consent.policy import update_policy
 from app.extensions import db
+from app.sites.registry import create_site, get_site
+from app.storage.cache import ACTIVE_TRUST_SECONDS, shared_cache
 from tests.conftest import BACKEND, SITE_KEY, give_consent
 from tests.helpers import extra_app
 
@@ -182,7 +184,7 @@ def test_cached_and_uncached_agree(app: Flask, client: FlaskClient, site: str) -
 
 
 def test_accepts_a_site_snapshot(app: Flask, client: FlaskClient, site: str) -> None:
-    from app.consent.cache import site_snapshot
+    from app.sites.snapshot import site_snapshot
 
     consent_id = give_consent(client)["consent_id"]
     with app.app_context():

@@ -15,10 +15,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from app.consent.policy import PolicyError, get_site, update_policy
+from app.consent.policy import update_policy
 from app.consent.receipt import verify_receipt
 from app.extensions import db
 from app.models import ConsentRecord, PolicyVersion
+from app.sites.registry import PolicyError, get_site
 from tests.conftest import SITE_KEY, SITE_ORIGIN, give_consent
 from tests.helpers import extra_app
 
@@ -268,7 +269,7 @@ def test_unknown_consent_id_mints_a_new_one(app: Flask, client: FlaskClient, sit
 
 
 def test_other_sites_consent_id_mints_a_new_one(app: Flask, client: FlaskClient, site: str) -> None:
-    from app.consent.policy import create_site
+    from app.sites.registry import create_site
 
     with app.app_context():
         create_site("Other", ["other.org"], key="othersite")
@@ -690,7 +691,7 @@ def test_foreign_origin_is_403_and_nothing_stored(
 def test_origin_of_another_registered_site_is_refused(
     app: Flask, client: FlaskClient, site: str
 ) -> None:
-    from app.consent.policy import create_site
+    from app.sites.registry import create_site
 
     with app.app_context():
         create_site("Other", ["other.org"], key="othersite")

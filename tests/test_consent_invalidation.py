@@ -25,11 +25,12 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
 
 from app.consent import service
-from app.consent.cache import consent_allows, shared_cache
+from app.consent.gate import consent_allows
 from app.consent.service import withdraw_consent
 from app.extensions import db
 from app.models import ConsentRecord, StampOutbox
 from app.models.analytics import Event
+from app.storage.cache import shared_cache
 from tests.collection.helpers import CHROME_UA, PAGE, collect
 from tests.conftest import BACKEND, SITE_KEY, SITE_ORIGIN, give_consent
 from tests.helpers import extra_app
@@ -398,7 +399,7 @@ def test_a_host_whose_listener_is_cut_off_asks_the_database(
 
 
 def test_postgresql_without_redis_on_a_driver_that_cannot_listen_is_refused() -> None:
-    from app.consent.cache import _require_psycopg
+    from app.storage.cache import _require_psycopg
 
     _require_psycopg("postgresql+psycopg://app@db/heedful")
     with pytest.raises(RuntimeError, match="LISTEN/NOTIFY.*HEEDFUL_REDIS_URL"):

@@ -9,8 +9,9 @@ import time_machine
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.consent.policy import get_site, update_policy
+from app.consent.policy import update_policy
 from app.extensions import db
+from app.sites.registry import get_site
 from tests.conftest import SITE_ORIGIN, give_consent
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

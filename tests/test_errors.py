@@ -88,7 +88,7 @@ def test_500_elsewhere_is_html_and_rolls_back(app: Flask, failing_app: Flask) ->
 def test_the_next_request_on_the_same_app_is_clean(app: Flask, failing_app: Flask) -> None:
     client = failing_app.test_client()
     client.get("/api/v1/_test/fail")
-    from app.consent.policy import create_site
+    from app.sites.registry import create_site
 
     with failing_app.app_context():
         create_site("Kept", ["kept.example"], key="kept")

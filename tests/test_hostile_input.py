@@ -783,7 +783,7 @@ def is_unavailable(response: Any) -> bool:
 def test_a_failing_session_answers_503_and_keeps_nothing(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from app.consent.cache import shared_cache
+    from app.storage.cache import shared_cache
 
     def down(*args: Any, **kwargs: Any) -> Any:
         raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))

@@ -87,8 +87,8 @@ def test_migrated_schema_matches_the_models(empty_app: Flask) -> None:
 
 def test_migrated_database_refuses_updates_to_consent_records(empty_app: Flask) -> None:
     """The append-only trigger is created by the migration, not only by create_all."""
-    from app.consent.policy import create_site
     from app.consent.service import ConsentRequest, record_consent
+    from app.sites.registry import create_site
 
     with empty_app.app_context():
         upgrade()
@@ -106,8 +106,8 @@ def test_create_all_and_migrations_agree_on_the_app_fixture(app: Flask) -> None:
 
 def test_visits_are_filled_in_from_the_rows_already_stored(empty_app: Flask) -> None:
     """0005 finds rows through visits: every visit stored before it gets its row."""
-    from app.consent.policy import create_site
     from app.privacy.service import export_subject
+    from app.sites.registry import create_site
 
     rows = [
         ("events", 1, "2026-03-01 10:00:00", "visitor-a", "visit-a1"),

@@ -45,7 +45,7 @@ def database(tmp_path: Path) -> Iterator[str]:
         instance_path=str(tmp_path / "setup"),
     )
     with application.app_context():
-        from app.consent.policy import create_site
+        from app.sites.registry import create_site
 
         db.create_all()
         create_site("Workers", ["workers.example"], key=SITE)

@@ -11,8 +11,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from sqlalchemy import select
 
-from app.email.identity import email_hmac
 from app.extensions import db
+from app.identity import email_hmac
 from app.models import ROLES, ApiToken, User
 
 TOKEN_PREFIX = "hdf_"

@@ -6,7 +6,6 @@ from flask import Flask, request
 
 
 def init_app(app: Flask) -> None:
-    from app.cli import heedful  # noqa: F401  (the demo command lives in app.cli)
     from app.collection import routes
     from app.collection.endpoint import CollectEndpoint
     from app.collection.privacy import register

@@ -25,8 +25,8 @@ from app.clock import utcnow
 from app.models.analytics import CollectBatch
 
 if TYPE_CHECKING:
-    from app.collection.store import WriteJob
-    from app.collection.writer import GroupWriter
+    from app.storage.store import WriteJob
+    from app.storage.writer import GroupWriter
 
 # The tracker gives up on an event after 24 hours; twice that covers clocks and stragglers.
 KEEP_FOR = timedelta(hours=48)

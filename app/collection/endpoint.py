@@ -27,15 +27,16 @@ from werkzeug.http import parse_options_header
 from werkzeug.wsgi import get_content_length, get_input_stream
 
 from app.clock import utcnow
-from app.collection.service import collect, resolve_site
-from app.collection.store import WriteTimeout
+from app.collection.service import collect
 from app.collection.validation import MAX_BODY_BYTES, parse_batch
-from app.consent.cors import cors_headers, require_registered_origin
 from app.enrichment.context import client_facts_of
 from app.errors import ApiError, storage_unavailable
 from app.extensions import db
 from app.http import parse_json_body
 from app.ratelimit import rate_guard
+from app.sites.origins import cors_headers, require_registered_origin
+from app.sites.snapshot import resolve_site
+from app.storage.store import WriteTimeout
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from sqlalchemy import delete, select
 
 from app.extensions import db
 from app.models.analytics import Event, SearchTerm, Visit
-from app.privacy.registry import DataHolder, register_holder
+from app.subjects import DataHolder, register_holder
 
 CollectedModel = type[Event] | type[SearchTerm]
 

@@ -10,7 +10,7 @@ import json
 from flask import Blueprint, Response, current_app, request
 
 from app.collection.endpoint import answer_collect
-from app.consent.cors import preflight
+from app.sites.origins import preflight
 
 bp = Blueprint("collection_api", __name__, url_prefix="/api/v1")
 

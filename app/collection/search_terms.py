@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import parse_qsl, urlsplit
 
+from app.collection.urls import url_host
 from app.enrichment.redaction import is_clean, redact, redact_text
-
-from .urls import host_belongs, url_host
+from app.sites.origins import host_belongs
 
 MAX_TERM_LENGTH = 200
 # Bounds the per-character and regex work spent on hostile input; far above any real query.

@@ -17,26 +17,20 @@ from urllib.parse import urlencode, urlsplit
 
 from app.collection import search_terms as terms
 from app.collection.batches import submit_once
-from app.collection.partitions import ensure_partitions
-from app.collection.urls import (
-    DEFAULT_DOWNLOAD_EXTENSIONS,
-    DEFAULT_QUERY_PARAMS,
-    PageUrl,
-    UrlError,
-    clean_referrer,
-    host_belongs,
-    parse_page_url,
-    url_host,
-)
+from app.collection.urls import PageUrl, UrlError, clean_referrer, parse_page_url, url_host
 from app.collection.validation import Batch, RawEvent
 from app.collection.visits import VisitTracker
-from app.collection.writer import WriteJob, group_writer
-from app.consent.cache import SiteSnapshot, consent_allows, site_snapshot
+from app.consent.gate import consent_allows
 from app.enrichment.context import ClientFacts
 from app.enrichment.ip import parse_ip
 from app.enrichment.redaction import is_clean, redact_text, spells_address
 from app.errors import bad_request
 from app.extensions import db
+from app.sites.origins import host_belongs
+from app.sites.settings import SiteRules
+from app.sites.snapshot import SiteSnapshot
+from app.storage.partitions import ensure_partitions
+from app.storage.writer import WriteJob, group_writer
 
 MAX_TITLE_STORED = 300
 MAX_REFERRER_STORED = 300  # the column width
@@ -49,35 +43,6 @@ CATEGORY = "analytics"
 class CollectResult:
     accepted: int
     dropped: int
-
-
-@dataclass(frozen=True, slots=True)
-class SiteRules:
-    """A site's collection settings with the defaults filled in."""
-
-    search_params: frozenset[str]
-    allowed_params: frozenset[str]
-    download_extensions: tuple[str, ...]
-
-    @classmethod
-    def of(cls, settings: dict[str, Any]) -> SiteRules:
-        search = frozenset(_names(settings.get("search_params")) or DEFAULT_QUERY_PARAMS)
-        extra = frozenset(_names(settings.get("query_params")))
-        extensions = tuple(_names(settings.get("download_extensions")))
-        return cls(search, search | extra, extensions or DEFAULT_DOWNLOAD_EXTENSIONS)
-
-
-def _names(value: Any) -> list[str]:
-    if not isinstance(value, list | tuple):
-        return []
-    return [v.strip().lower() for v in value if isinstance(v, str) and v.strip()]
-
-
-def resolve_site(site_key: str) -> SiteSnapshot:
-    snapshot = site_snapshot(site_key)
-    if snapshot is None:
-        raise bad_request("unknown site")
-    return snapshot
 
 
 def collect(

@@ -7,50 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from app.enrichment.redaction import redact_url
-
-DEFAULT_QUERY_PARAMS: frozenset[str] = frozenset(
-    {"q", "query", "s", "search", "searchword", "k", "keyword", "keywords"}
-)
-
-DEFAULT_DOWNLOAD_EXTENSIONS: tuple[str, ...] = (
-    # documents
-    "pdf",
-    "doc",
-    "docx",
-    "xls",
-    "xlsx",
-    "ppt",
-    "pptx",
-    "odt",
-    "ods",
-    "rtf",
-    "csv",
-    "epub",
-    # archives
-    "zip",
-    "rar",
-    "7z",
-    "gz",
-    "tgz",
-    "xz",
-    "tar",
-    # media
-    "mp3",
-    "wav",
-    "mp4",
-    "mov",
-    "avi",
-    "mkv",
-    # installers and disk images
-    "dmg",
-    "exe",
-    "msi",
-    "pkg",
-    "deb",
-    "rpm",
-    "apk",
-    "iso",
-)
+from app.sites.settings import DEFAULT_DOWNLOAD_EXTENSIONS
 
 _WEB_SCHEMES = frozenset({"http", "https"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -134,19 +91,6 @@ def url_host(url: str) -> str | None:
         return None
 
 
-def host_belongs(host: str, domains: Iterable[str]) -> bool:
-    """True when ``host`` is one of ``domains`` or a subdomain of one; ports are ignored."""
-    bare = _strip_port(host)
-    if not bare:
-        return False
-    for domain in domains:
-        registered = _strip_port(domain).lstrip(".")
-        # The dot before the suffix is what keeps "badexample.com" out of "example.com".
-        if registered and (bare == registered or bare.endswith("." + registered)):
-            return True
-    return False
-
-
 def clean_referrer(url: str | None) -> str | None:
     """Reduce a referrer to ``scheme://host``, or None when empty or not an http(s) URL.
 
@@ -190,14 +134,3 @@ def _hostname(hostname: str | None) -> str | None:
 def _netloc_host(host: str) -> str:
     """Host as it must appear in a netloc (IPv6 literals need brackets)."""
     return f"[{host}]" if ":" in host else host
-
-
-def _strip_port(value: str) -> str:
-    """Lowercased host of a ``host[:port]`` string, tolerating bracketed IPv6 literals."""
-    value = value.strip().lower()
-    if value.startswith("["):
-        end = value.find("]")
-        value = value[1:end] if end != -1 else value[1:]
-    elif value.count(":") == 1:
-        value = value.partition(":")[0]
-    return value.rstrip(".")

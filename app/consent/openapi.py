@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.consent.default_texts import MAX_CONSENT_DAYS
 from app.consent.policy import CATEGORY_KEY
 from app.consent.routes import CONSENT_ID_MAX, MAX_CONSENT_BODY
 from app.consent.service import METHODS
@@ -20,6 +19,7 @@ from app.openapi import (
     too_many_requests,
     unavailable,
 )
+from app.sites.default_policy import MAX_CONSENT_DAYS
 
 _REF = "#/components/schemas/"
 # What ``_parse_consent_body`` accepts: at most 32 choices, and a language tag this long.

@@ -6,72 +6,21 @@ import copy
 import hashlib
 import json
 import re
-import secrets
 from typing import Any
 
-from sqlalchemy import select
-
-from app.collection.urls import DEFAULT_DOWNLOAD_EXTENSIONS
-from app.consent.cache import deliver_invalidation, site_stamp_keys, stage_invalidation
-from app.consent.default_texts import (
-    DEFAULT_CATEGORIES,
-    DEFAULT_CONSENT_DAYS,
-    DEFAULT_LANGUAGE,
-    DEFAULT_REFUSAL_DAYS,
-    DEFAULT_TEXTS,
-    MAX_CONSENT_DAYS,
-)
-from app.errors import ApiError
 from app.extensions import db
 from app.models import PolicyVersion, Site
+from app.sites.default_policy import (
+    DEFAULT_LANGUAGE,
+    MAX_CONSENT_DAYS,
+)
+from app.sites.registry import PolicyError
+from app.sites.settings import DEFAULT_DOWNLOAD_EXTENSIONS
+from app.sites.snapshot import site_stamp_keys
+from app.storage.cache import deliver_invalidation, stage_invalidation
 
 CATEGORY_KEY = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
-DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9-]{1,63}$")
-
-
-class PolicyError(ValueError):
-    """A site or policy definition that cannot be accepted."""
-
-
-def normalise_domain(domain: str) -> str:
-    cleaned = domain.strip().lower().rstrip(".")
-    if cleaned.startswith(("http://", "https://")) or "/" in cleaned or not DOMAIN.match(cleaned):
-        raise PolicyError(f"not a domain name: {domain!r} (give a bare host like example.com)")
-    return cleaned
-
-
-def new_site_key() -> str:
-    return "site_" + secrets.token_urlsafe(12)
-
-
-def create_site(name: str, domains: list[str], *, key: str | None = None) -> Site:
-    """Register a site with the default policy as version 1."""
-    name = name.strip()
-    if not name:
-        raise PolicyError("a site needs a name")
-    if not domains:
-        raise PolicyError("a site needs at least one domain")
-    site = Site(
-        key=key or new_site_key(),
-        name=name[:200],
-        domains=sorted({normalise_domain(d) for d in domains}),
-        settings={},
-    )
-    site.policies.append(
-        PolicyVersion(
-            version=1,
-            categories=copy.deepcopy(DEFAULT_CATEGORIES),
-            texts=copy.deepcopy(DEFAULT_TEXTS),
-            consent_days=DEFAULT_CONSENT_DAYS,
-            refusal_days=DEFAULT_REFUSAL_DAYS,
-        )
-    )
-    db.session.add(site)
-    staged = stage_invalidation(site_stamp_keys(site.key))
-    db.session.commit()
-    deliver_invalidation(staged)
-    return site
 
 
 def validate_policy(
@@ -131,18 +80,6 @@ def update_policy(
     db.session.commit()
     deliver_invalidation(staged)
     return policy
-
-
-def get_site(site_key: str) -> Site | None:
-    return db.session.scalar(select(Site).where(Site.key == site_key))
-
-
-def require_site(site_key: str) -> Site:
-    """The site with ``site_key``, or a 404 ``ApiError``."""
-    site = get_site(site_key)
-    if site is None:
-        raise ApiError(404, "unknown site")
-    return site
 
 
 def resolve_language(policy: PolicyVersion, requested: str | None) -> str:

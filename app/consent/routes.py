@@ -11,9 +11,7 @@ from sqlalchemy.orm import selectinload
 
 from app.accounts.auth import require_role
 from app.clock import utcnow
-from app.consent.cache import site_snapshot
-from app.consent.cors import check_origin, preflight
-from app.consent.policy import policy_payload, require_site, resolve_language
+from app.consent.policy import policy_payload, resolve_language
 from app.consent.receipt import build_receipt
 from app.consent.service import (
     ConsentRequest,
@@ -28,6 +26,9 @@ from app.extensions import db, limiter
 from app.http import read_json_object, require_str
 from app.models import ConsentRecord, Site
 from app.ratelimit import rate_guard
+from app.sites.origins import check_origin, preflight
+from app.sites.registry import require_site
+from app.sites.snapshot import site_snapshot
 
 bp = Blueprint("consent_api", __name__, url_prefix="/api/v1")
 

@@ -10,19 +10,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from app.clock import utcnow
-from app.consent.cache import (
-    consent_stamp_keys,
-    consent_state_of,
-    consent_status,
-    deliver_invalidation,
-    stage_invalidation,
-)
-from app.consent.invalidation import Staged
-from app.consent.policy import require_site, resolve_language, texts_hash
+from app.consent.cache import consent_stamp_keys, consent_state_of
+from app.consent.gate import consent_status
+from app.consent.policy import resolve_language, texts_hash
 from app.database import commit_retrying
 from app.errors import ApiError, bad_request
 from app.extensions import db
 from app.models import ConsentRecord, PolicyVersion, Site
+from app.sites.registry import require_site
+from app.storage.cache import deliver_invalidation, stage_invalidation
+from app.storage.invalidation import Staged
 
 METHODS = ("accept_all", "reject_all", "custom")
 WRITE_ATTEMPTS = 20

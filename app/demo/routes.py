@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
 
-from app.consent.policy import get_site
 from app.geoip_update import read_sources
+from app.sites.registry import get_site
 
 bp = Blueprint("demo", __name__)
 

@@ -12,12 +12,12 @@ from urllib.parse import quote_plus
 from app.clock import utcnow
 from app.collection.service import collect
 from app.collection.validation import Batch, RawEvent
-from app.consent.cache import site_snapshot
 from app.consent.service import ConsentRequest, record_consent, withdraw_consent
 from app.enrichment.context import ClientFacts
 from app.enrichment.geo import Location, Network
 from app.enrichment.useragent import ClientAgent
 from app.models import Site
+from app.sites.snapshot import site_snapshot
 
 CONSENT_MIX = (("accept_all", 0.55), ("reject_all", 0.3), ("custom", 0.15))
 LANGUAGES = ("en", "de", "fr", "es")

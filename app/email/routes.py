@@ -8,7 +8,6 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from app.accounts.auth import require_role
-from app.consent.policy import require_site
 from app.email.links import pixel_links, preference_url
 from app.email.reports import campaign_report, site_report
 from app.email.service import (
@@ -24,6 +23,7 @@ from app.extensions import db
 from app.http import read_json_object, require_str
 from app.models import Site
 from app.models.email import EmailCampaign, EmailRecipient
+from app.sites.registry import require_site
 
 bp = Blueprint("email_api", __name__, url_prefix="/api/v1")
 

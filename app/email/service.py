@@ -15,11 +15,10 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from app.clock import utcnow
-from app.consent.policy import get_site
 from app.database import commit_retrying
-from app.email.identity import MAX_EMAIL_LENGTH, email_hmac
 from app.errors import ApiError
 from app.extensions import db
+from app.identity import MAX_EMAIL_LENGTH, email_hmac
 from app.models.email import (
     CONSENT_SOURCES,
     EmailCampaign,
@@ -27,6 +26,7 @@ from app.models.email import (
     EmailRecipient,
     EmailSend,
 )
+from app.sites.registry import get_site
 
 WRITE_ATTEMPTS = 8
 MAX_CAMPAIGN_NAME = 200

@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from app.clock import utcnow
-from app.consent.cors import check_origin, preflight
 from app.consent.service import latest_with_site
 from app.extensions import limiter
 from app.privacy.service import erase_subject, export_subject
+from app.sites.origins import check_origin, preflight
 
 bp = Blueprint("privacy_api", __name__, url_prefix="/api/v1")
 

@@ -7,10 +7,11 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import delete, select
 
-from app.consent.cache import consent_stamp_keys, deliver_invalidation, stage_invalidation
+from app.consent.cache import consent_stamp_keys
 from app.extensions import db
 from app.models import ConsentRecord
-from app.privacy.registry import DataHolder, data_holders, register_holder
+from app.storage.cache import deliver_invalidation, stage_invalidation
+from app.subjects import DataHolder, data_holders, register_holder
 
 
 def _export_consent_records(consent_id: str) -> list[dict[str, Any]]:

@@ -47,8 +47,8 @@ def banner_page(public_browser, network):  # noqa: F811  (this module's own brow
 
 @pytest.fixture
 def shop_site(app) -> str:
-    from app.consent.policy import create_site
     from app.extensions import db
+    from app.sites.registry import create_site
 
     with app.app_context():
         create_site("Shop", ["shop.test"], key="shop")

@@ -116,8 +116,9 @@ def test_gpc_header_is_honoured_by_the_server(browser, demo_url, app):
 
 
 def bump_policy(app, *, title: str = "Our privacy choices, revised") -> None:
-    from app.consent.policy import get_site, update_policy
+    from app.consent.policy import update_policy
     from app.extensions import db
+    from app.sites.registry import get_site
 
     with app.app_context():
         site = get_site("demo")
@@ -203,8 +204,9 @@ def test_texts_follow_the_page_language(lang, title, banner_page, demo_url):
 
 
 def test_right_to_left_language(banner_page, demo_url, app):
-    from app.consent.policy import get_site, update_policy
+    from app.consent.policy import update_policy
     from app.extensions import db
+    from app.sites.registry import get_site
 
     with app.app_context():
         site = get_site("demo")

@@ -89,7 +89,7 @@ def test_unknown_consent_id_is_dropped(app, client, site):
 
 
 def test_a_consent_id_from_another_site_is_dropped(app, client, site):
-    from app.consent.policy import create_site
+    from app.sites.registry import create_site
 
     with app.app_context():
         create_site("Other", ["other.example"], key="othersite")
@@ -101,7 +101,8 @@ def test_a_consent_id_from_another_site_is_dropped(app, client, site):
 def test_expired_and_stale_consent_are_dropped(app, client, granted):
     with time_machine.travel(utcnow() + timedelta(days=400)):
         assert collect(client, granted).get_json() == {"accepted": 0, "dropped": 1}
-    from app.consent.policy import get_site, update_policy
+    from app.consent.policy import update_policy
+    from app.sites.registry import get_site
 
     with app.app_context():
         update_policy(get_site("testsite"), consent_days=30)
@@ -208,7 +209,7 @@ def test_unregistered_origin_is_refused_and_registered_one_is_echoed(app, client
 
 
 def test_storage_down_answers_503_with_retry_after(app, client, granted, monkeypatch):
-    from app.collection.store import RowStore
+    from app.storage.store import RowStore
 
     def broken_write(self, jobs) -> None:
         raise OperationalError("COMMIT", {}, Exception("disk I/O error"))
@@ -357,7 +358,7 @@ def test_openapi_documents_collect(client):
 def test_a_site_on_a_bare_ip_address_stores_no_address(app, client):
     """The demo site runs on 127.0.0.1: its pages are kept without the host (the audit after
     this test checks that no address reached any column)."""
-    from app.consent.policy import create_site
+    from app.sites.registry import create_site
 
     with app.app_context():
         create_site("On an address", ["127.0.0.1"], key="ipsite")

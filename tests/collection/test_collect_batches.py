@@ -21,11 +21,11 @@ from sqlalchemy import func, select
 from app.clock import utcnow
 from app.collection import batches as batch_module
 from app.collection.batches import BatchClaim, BatchLedger
-from app.collection.store import RowStore
-from app.collection.writer import GroupWriter, WriteJob, group_writer
 from app.extensions import db
 from app.models import Site
 from app.models.analytics import CollectBatch, Event, SearchTerm, Visit
+from app.storage.store import RowStore
+from app.storage.writer import GroupWriter, WriteJob, group_writer
 from tests.collection.helpers import CHROME_UA, PAGE, event_row, pageview, stored
 from tests.conftest import SITE_KEY, give_consent
 

@@ -11,9 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from app.consent.policy import create_site, get_site, update_policy
+from app.consent.policy import update_policy
 from app.extensions import db
 from app.models.analytics import DailyCount, Event
+from app.sites.registry import create_site, get_site
 from tests.collection.helpers import collect
 from tests.conftest import truncate_all
 

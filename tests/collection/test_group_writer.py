@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from app.collection.writer import GroupWriter, WriteJob, WriteTimeout
 from app.extensions import db
 from app.models import Site
 from app.models.analytics import DailyCount, Event, Visit
+from app.storage.writer import GroupWriter, WriteJob, WriteTimeout
 from tests.collection.helpers import event_row
 
 

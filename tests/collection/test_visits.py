@@ -16,9 +16,9 @@ from sqlalchemy import delete, select
 
 from app.collection import service
 from app.collection.visits import SESSION_GAP, VisitTracker
-from app.consent.policy import create_site
 from app.extensions import db
 from app.models.analytics import VISIT_TOUCH, Event, SearchTerm, Visit
+from app.sites.registry import create_site
 from tests.collection.helpers import PAGE, collect, pageview, stored
 from tests.conftest import SITE_KEY, give_consent, truncate_all
 

@@ -15,13 +15,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import func, select
 
-from app.collection import checkpoint
-from app.collection import store as store_module
-from app.collection.store import RowStore
-from app.collection.writer import GroupWriter, WriteJob
+from app.storage import checkpoint
+from app.storage import store as store_module
 from app.extensions import db
 from app.models import Site
 from app.models.analytics import Event
+from app.storage.store import RowStore
+from app.storage.writer import GroupWriter, WriteJob
 from tests.collection.helpers import event_row
 
 
@@ -103,7 +103,7 @@ def test_a_failed_checkpoint_is_logged_and_retried(
             return real_step()
 
         setattr(checkpointer, step, failing_once)
-        with caplog.at_level(logging.WARNING, logger="app.collection.checkpoint"):
+        with caplog.at_level(logging.WARNING, logger="app.storage.checkpoint"):
             writer.submit(_job(site_id, "/first"))
             assert _until(lambda: "checkpoint failed" in caplog.text)
         assert checkpointer.checkpoints == 0

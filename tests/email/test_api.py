@@ -6,8 +6,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from app.email.identity import email_hmac
 from app.extensions import db
+from app.identity import email_hmac
 from app.models.email import EmailConsentRecord, EmailRecipient, EmailSend
 from tests.email.conftest import Email, role_headers
 

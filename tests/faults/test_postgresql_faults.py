@@ -13,8 +13,8 @@ import pytest
 from flask import Flask
 
 from app import create_app
-from app.consent.policy import create_site
 from app.extensions import db
+from app.sites.registry import create_site
 from tests.audit import audit_database
 from tests.conftest import SITE_KEY, test_config
 from tests.faults.conftest import BOUND

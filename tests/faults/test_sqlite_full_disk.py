@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from app import create_app
-from app.consent.policy import create_site
 from app.extensions import db
+from app.sites.registry import create_site
 from tests.audit import audit_database
 from tests.conftest import SITE_KEY, test_config
 from tests.faults.conftest import BOUND

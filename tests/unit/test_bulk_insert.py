@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.dialects import sqlite
 
-from app.collection.bulk import BulkInsert
 from app.models.analytics import Event, Visit
+from app.storage.bulk import BulkInsert
 
 DIALECT = sqlite.dialect()
 

@@ -1,4 +1,4 @@
-"""Tests for app.email.identity: address normalisation and the keyed address hash."""
+"""Tests for app.identity: address normalisation and the keyed address hash."""
 
 import hashlib
 import hmac
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.email.identity import email_hmac, normalise_email
+from app.identity import email_hmac, normalise_email
 
 SECRET = "test-secret-key-not-for-production"
 

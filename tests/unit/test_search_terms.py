@@ -18,7 +18,7 @@ from app.collection.search_terms import (
     terms_from_page_url,
     terms_from_query,
 )
-from app.collection.urls import DEFAULT_QUERY_PARAMS
+from app.sites.settings import DEFAULT_QUERY_PARAMS
 
 EMAIL_LIKE = re.compile(r"@[\w-]+(?:\.[\w-]+)+")
 

@@ -3,16 +3,15 @@
 import pytest
 
 from app.collection.urls import (
-    DEFAULT_DOWNLOAD_EXTENSIONS,
-    DEFAULT_QUERY_PARAMS,
     UrlError,
     clean_page_url,
     clean_referrer,
-    host_belongs,
     is_download,
     parse_page_url,
     url_host,
 )
+from app.sites.origins import host_belongs
+from app.sites.settings import DEFAULT_DOWNLOAD_EXTENSIONS, DEFAULT_QUERY_PARAMS
 
 NO_PARAMS: frozenset[str] = frozenset()
 

@@ -17,8 +17,8 @@ from collections import deque
 from flask import Flask, current_app
 from sqlalchemy.engine import Engine
 
-from app.collection.store import RowStore, WriteJob, WriteTimeout
 from app.config import DatabaseTimeouts
+from app.storage.store import RowStore, WriteJob, WriteTimeout
 
 __all__ = ["GroupWriter", "WriteJob", "WriteTimeout", "group_writer", "init_app"]
 

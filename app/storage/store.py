@@ -29,9 +29,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from app.collection.batches import BatchClaim, BatchLedger
-from app.collection.bulk import BulkInsert
-from app.collection.checkpoint import WalCheckpointer
 from app.models.analytics import DailyCount, Event, SearchTerm, Visit
+from app.storage.bulk import BulkInsert
+from app.storage.checkpoint import WalCheckpointer
 
 
 class WriteTimeout(RuntimeError):

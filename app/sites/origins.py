@@ -12,11 +12,10 @@ from urllib.parse import urlsplit
 from flask import Response, current_app, g, request
 from sqlalchemy import select
 
-from app.collection.urls import host_belongs
-from app.consent.cache import shared_cache
 from app.errors import ApiError
 from app.extensions import db
 from app.models import Site
+from app.storage.cache import shared_cache
 
 ALLOWED_METHODS = "GET, POST, DELETE, OPTIONS"
 ALLOWED_HEADERS = "Content-Type"
@@ -94,3 +93,27 @@ def apply_cors(response: Response) -> Response:
     if g.get("heedful_cors_checked"):
         allow_origin(response, g.get("heedful_cors_origin"))
     return response
+
+
+def host_belongs(host: str, domains: Iterable[str]) -> bool:
+    """True when ``host`` is one of ``domains`` or a subdomain of one; ports are ignored."""
+    bare = _strip_port(host)
+    if not bare:
+        return False
+    for domain in domains:
+        registered = _strip_port(domain).lstrip(".")
+        # The dot before the suffix is what keeps "badexample.com" out of "example.com".
+        if registered and (bare == registered or bare.endswith("." + registered)):
+            return True
+    return False
+
+
+def _strip_port(value: str) -> str:
+    """Lowercased host of a ``host[:port]`` string, tolerating bracketed IPv6 literals."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        end = value.find("]")
+        value = value[1:end] if end != -1 else value[1:]
+    elif value.count(":") == 1:
+        value = value.partition(":")[0]
+    return value.rstrip(".")

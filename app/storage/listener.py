@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app.consent.generations import MmapGenerations, StampsUnavailable
+from app.storage.generations import MmapGenerations, StampsUnavailable
 
 log = logging.getLogger(__name__)
 

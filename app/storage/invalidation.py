@@ -26,10 +26,10 @@ from sqlalchemy import delete, inspect, select
 from sqlalchemy.exc import DBAPIError
 
 from app.clock import utcnow
-from app.consent.generations import Generations, StampsUnavailable, slot_of
-from app.consent.listener import stage_notify
 from app.extensions import db
 from app.models import StampOutbox
+from app.storage.generations import Generations, StampsUnavailable, slot_of
+from app.storage.listener import stage_notify
 
 log = logging.getLogger(__name__)
 
