@@ -1,6 +1,8 @@
 """Unbound extensions; ``create_app`` binds them with ``init_app``."""
 
-from flask import current_app, request
+from collections.abc import Callable
+
+from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_login import LoginManager
 from flask_migrate import Migrate
@@ -44,3 +46,22 @@ def _limits_off_in_this_app() -> bool:
     # One Limiter serves every app of a process (the tests build many), and its own
     # `enabled` flag is whichever app came last: each app's setting is honoured here.
     return not current_app.config.get("RATELIMIT_ENABLED", True)
+
+
+# Process-wide state (caches, trackers, registries) is owned by the app in
+# ``app.extensions``, never by a module global, and each owner registers how to forget
+# it. Erasure, purge and the tests call ``reset_process_state`` so that no worker keeps
+# remembering rows that are gone.
+RESETS = "heedful_resets"
+
+
+def on_reset(app: Flask, forget: Callable[[], None]) -> None:
+    """Register ``forget`` to run whenever ``reset_process_state`` is called for ``app``."""
+    app.extensions.setdefault(RESETS, []).append(forget)
+
+
+def reset_process_state(app: Flask | None = None) -> None:
+    """Forget every cached or remembered thing that this process holds for ``app``."""
+    target = app if app is not None else current_app
+    for forget in target.extensions.get(RESETS, []):
+        forget()
