@@ -59,7 +59,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Non
     context.init_app(app)
     privacy_service.init_app(app)
     _register_blueprints(app)
-    _init_optional_domains(app)
+    _init_domains(app)
     cli.init_app(app)
     trusted = app.config["HEEDFUL_TRUSTED_PROXIES"]
     if trusted:
@@ -90,20 +90,12 @@ def _register_blueprints(app: Flask) -> None:
     app.after_request(apply_cors)
 
 
-def _init_optional_domains(app: Flask) -> None:
-    """Domains built by later issues hook in through their own ``init_app``."""
-    from importlib import import_module
+def _init_domains(app: Flask) -> None:
+    """Each domain above consent registers its routes, holders and state itself."""
+    from app import collection, email
 
-    for name in ("app.collection", "app.email", "app.reporting"):
-        try:
-            module = import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        init = getattr(module, "init_app", None)
-        if init is not None:
-            init(app)
+    collection.init_app(app)
+    email.init_app(app)
 
 
 def main() -> None:

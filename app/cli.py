@@ -47,14 +47,16 @@ def _fail(message: str) -> None:
 @click.argument("name")
 @click.option("--domain", "domains", multiple=True, required=True, help="Repeat for each host.")
 @click.option("--key", default=None, help="Choose the site key (default: random).")
-def site_add(name: str, domains: tuple[str, ...], key: str | None) -> None:
+@click.option("--timezone", default="UTC", show_default=True, help="IANA zone of report days.")
+@click.option("--k", "k", default=10, show_default=True, help="Fewest people a figure covers.")
+def site_add(name: str, domains: tuple[str, ...], key: str | None, timezone: str, k: int) -> None:
     """Register a site and print its key as JSON."""
     from app.sites.registry import PolicyError, create_site, get_site
 
     if key and get_site(key) is not None:
         _fail(f"a site with key {key!r} already exists")
     try:
-        site = create_site(name, list(domains), key=key)
+        site = create_site(name, list(domains), key=key, timezone=timezone, k=k, actor="cli")
     except PolicyError as exc:
         _fail(str(exc))
     click.echo(
@@ -64,6 +66,8 @@ def site_add(name: str, domains: tuple[str, ...], key: str | None) -> None:
                 "name": site.name,
                 "domains": site.domains,
                 "policy_version": site.current_policy.version,
+                "timezone": site.timezone,
+                "k": site.k,
             }
         )
     )
@@ -87,7 +91,9 @@ def user_add(email: str, role: str, name: str | None) -> None:
     from app.accounts.service import AccountError, create_user
 
     try:
-        user = create_user(email, role, _password_from_env_or_prompt(), display_name=name)
+        user = create_user(
+            email, role, _password_from_env_or_prompt(), display_name=name, actor="cli"
+        )
     except AccountError as exc:
         _fail(str(exc))
     click.echo(json.dumps({"user_id": user.id, "role": user.role, "name": user.display_name}))
@@ -100,7 +106,7 @@ def token_add(name: str, role: str) -> None:
     """Create a bearer token and print it once; only its hash is stored."""
     from app.accounts.service import create_token
 
-    token, plain = create_token(name, role)
+    token, plain = create_token(name, role, actor="cli")
     click.echo(json.dumps({"token_id": token.id, "name": token.name, "role": token.role}))
     click.echo(plain)
 
@@ -111,7 +117,9 @@ def ensure_demo_site() -> Any:
     site_key = current_app.config.get("HEEDFUL_DEMO_SITE_KEY", DEMO_SITE_KEY)
     site = get_site(site_key)
     if site is None:
-        site = create_site("Heedful demo shop", ["127.0.0.1", "localhost"], key=site_key)
+        site = create_site(
+            "Heedful demo shop", ["127.0.0.1", "localhost"], key=site_key, actor="cli"
+        )
     return site
 
 
@@ -129,7 +137,7 @@ def seed_demo() -> None:
     if user is None or not secret_file.exists():
         password = secrets.token_urlsafe(12)
         if user is None:
-            create_user(DEMO_ADMIN_EMAIL, "admin", password)
+            create_user(DEMO_ADMIN_EMAIL, "admin", password, actor="cli")
         else:
             set_password(user, password)
         secret_file.parent.mkdir(parents=True, exist_ok=True)

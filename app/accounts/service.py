@@ -11,6 +11,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from sqlalchemy import select
 
+from app.audit import record_change
 from app.extensions import db
 from app.identity import email_hmac
 from app.models import ROLES, ApiToken, User
@@ -62,8 +63,16 @@ def clean_display_name(name: str) -> str:
     return cleaned
 
 
-def create_user(email: str, role: str, password: str, display_name: str | None = None) -> User:
-    """Create a staff account; without ``display_name`` it is shown as e.g. "Admin #3"."""
+def create_user(
+    email: str,
+    role: str,
+    password: str,
+    display_name: str | None = None,
+    *,
+    actor: str = "system",
+) -> User:
+    """Create a staff account, and audit it; without ``display_name`` it is shown as e.g.
+    "Admin #3"."""
     _check_role(role)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(f"passwords need at least {MIN_PASSWORD_LENGTH} characters")
@@ -78,9 +87,10 @@ def create_user(email: str, role: str, password: str, display_name: str | None =
         password_hash=_hasher.hash(password),
     )
     db.session.add(user)
+    db.session.flush()  # the id the default name shows and the audit entry names
     if name is None:
-        db.session.flush()  # the id the default name shows
         user.display_name = default_display_name(role, user.id)
+    record_change("user.create", actor=actor, target=f"user:{user.id}", details={"role": role})
     db.session.commit()
     return user
 
@@ -126,8 +136,9 @@ def _token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(name: str, role: str) -> tuple[ApiToken, str]:
-    """Create a bearer token; the plain token is returned once and never stored."""
+def create_token(name: str, role: str, *, actor: str = "system") -> tuple[ApiToken, str]:
+    """Create a bearer token, and audit it; the plain token is returned once and never
+    stored."""
     _check_role(role)
     plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
@@ -137,6 +148,8 @@ def create_token(name: str, role: str) -> tuple[ApiToken, str]:
         prefix=plain[:10],
     )
     db.session.add(token)
+    db.session.flush()
+    record_change("token.create", actor=actor, target=f"token:{token.id}", details={"role": role})
     db.session.commit()
     return token, plain
 

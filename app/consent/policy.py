@@ -8,6 +8,7 @@ import json
 import re
 from typing import Any
 
+from app.audit import record_change
 from app.extensions import db
 from app.models import PolicyVersion, Site
 from app.sites.default_policy import (
@@ -61,8 +62,10 @@ def update_policy(
     texts: dict[str, dict[str, Any]] | None = None,
     consent_days: int | None = None,
     refusal_days: int | None = None,
+    actor: str = "system",
 ) -> PolicyVersion:
-    """Add a new policy version when anything changed; returns the current version."""
+    """Add a new policy version when anything changed, and audit it; returns the current
+    version."""
     current = site.current_policy
     candidate = {
         "categories": categories if categories is not None else current.categories,
@@ -76,6 +79,15 @@ def update_policy(
         return current
     policy = PolicyVersion(version=current.version + 1, **copy.deepcopy(candidate))
     site.policies.append(policy)
+    changed = sorted(
+        field for field, value in candidate.items() if getattr(current, field) != value
+    )
+    record_change(
+        "policy.update",
+        actor=actor,
+        target=f"site:{site.key}",
+        details={"version": policy.version, "changed": changed},
+    )
     staged = stage_invalidation(site_stamp_keys(site.key))
     db.session.commit()
     deliver_invalidation(staged)

@@ -23,6 +23,10 @@ class Site(db.Model):
     # Per-site collection settings (search parameters, allowed query
     # parameters, download extensions); absent keys take the defaults.
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Reports count days in this IANA time zone; exports publish no figure about fewer
+    # than ``k`` people (app.sites.settings has the defaults and the bounds).
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    k: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     policies: Mapped[list[PolicyVersion]] = relationship(

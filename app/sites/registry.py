@@ -12,6 +12,7 @@ import secrets
 
 from sqlalchemy import select
 
+from app.audit import record_change
 from app.errors import ApiError
 from app.extensions import db
 from app.models import PolicyVersion, Site
@@ -21,6 +22,7 @@ from app.sites.default_policy import (
     DEFAULT_REFUSAL_DAYS,
     DEFAULT_TEXTS,
 )
+from app.sites.settings import DEFAULT_K, DEFAULT_TIMEZONE, check_k, check_timezone
 from app.sites.snapshot import site_stamp_keys
 from app.storage.cache import deliver_invalidation, stage_invalidation
 
@@ -42,18 +44,32 @@ def new_site_key() -> str:
     return "site_" + secrets.token_urlsafe(12)
 
 
-def create_site(name: str, domains: list[str], *, key: str | None = None) -> Site:
-    """Register a site with the default policy as version 1."""
+def create_site(
+    name: str,
+    domains: list[str],
+    *,
+    key: str | None = None,
+    timezone: str = DEFAULT_TIMEZONE,
+    k: int = DEFAULT_K,
+    actor: str = "system",
+) -> Site:
+    """Register a site with the default policy as version 1, and audit it."""
     name = name.strip()
     if not name:
         raise PolicyError("a site needs a name")
     if not domains:
         raise PolicyError("a site needs at least one domain")
+    try:
+        timezone, k = check_timezone(timezone), check_k(k)
+    except ValueError as exc:
+        raise PolicyError(str(exc)) from exc
     site = Site(
         key=key or new_site_key(),
         name=name[:200],
         domains=sorted({normalise_domain(d) for d in domains}),
         settings={},
+        timezone=timezone,
+        k=k,
     )
     site.policies.append(
         PolicyVersion(
@@ -65,6 +81,12 @@ def create_site(name: str, domains: list[str], *, key: str | None = None) -> Sit
         )
     )
     db.session.add(site)
+    record_change(
+        "site.create",
+        actor=actor,
+        target=f"site:{site.key}",
+        details={"timezone": timezone, "k": k},
+    )
     staged = stage_invalidation(site_stamp_keys(site.key))
     db.session.commit()
     deliver_invalidation(staged)

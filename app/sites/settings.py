@@ -1,9 +1,11 @@
-"""A site's settings with their defaults filled in."""
+"""A site's settings with their defaults filled in, and the checks they must pass."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 DEFAULT_QUERY_PARAMS: frozenset[str] = frozenset(
     {"q", "query", "s", "search", "searchword", "k", "keyword", "keywords"}
@@ -70,3 +72,35 @@ def _names(value: Any) -> list[str]:
     if not isinstance(value, list | tuple):
         return []
     return [v.strip().lower() for v in value if isinstance(v, str) and v.strip()]
+
+
+DEFAULT_TIMEZONE = "UTC"
+DEFAULT_K = 10
+# Below five people a published figure is too easy to tie to someone, whatever a site asks.
+MIN_K = 5
+MAX_K = 1000
+
+
+def check_timezone(name: str) -> str:
+    """``name`` when it is an IANA time zone this machine knows ("Europe/Berlin", "UTC")."""
+    cleaned = (name or "").strip()
+    if cleaned not in _known_zones():
+        raise ValueError(f"unknown time zone {name!r}: give an IANA name like Europe/Berlin")
+    try:
+        ZoneInfo(cleaned)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r}") from exc
+    return cleaned
+
+
+def check_k(k: int) -> int:
+    """``k`` when it is a whole number from MIN_K to MAX_K."""
+    if isinstance(k, bool) or not isinstance(k, int) or not MIN_K <= k <= MAX_K:
+        raise ValueError(f"k must be a whole number from {MIN_K} to {MAX_K}")
+    return k
+
+
+@cache
+def _known_zones() -> frozenset[str]:
+    # Read from the system's (or tzdata's) zone files once: it lists some 600 files.
+    return frozenset(available_timezones()) | {"UTC"}

@@ -30,6 +30,8 @@ class SiteSnapshot:
     required_keys: frozenset[str]
     consent_days: int
     refusal_days: int
+    timezone: str = "UTC"
+    k: int = 10
 
 
 def _site_key(site_key: str) -> str:
@@ -68,6 +70,8 @@ def load_site_snapshot(site_key: str) -> SiteSnapshot | None:
         required_keys=frozenset(policy.required_keys),
         consent_days=policy.consent_days,
         refusal_days=policy.refusal_days,
+        timezone=site.timezone,
+        k=site.k,
     )
 
 
