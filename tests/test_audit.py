@@ -19,12 +19,14 @@ from app.sites.registry import PolicyError, create_site, get_site
 from app.sites.snapshot import site_snapshot
 from tests.helpers import fast_argon2  # noqa: F401  (fixture)
 
+pytestmark = pytest.mark.usefixtures("fast_argon2")
+
 
 def _entries() -> list[AuditEntry]:
     return list(db.session.scalars(select(AuditEntry).order_by(AuditEntry.seq)))
 
 
-def test_changes_are_recorded_with_them_in_one_chain(app: Flask, fast_argon2: None) -> None:
+def test_changes_are_recorded_with_them_in_one_chain(app: Flask) -> None:
     with app.app_context():
         site = create_site("Audited", ["audited.example"], actor="cli")
         texts = json.loads(json.dumps(site.current_policy.texts))

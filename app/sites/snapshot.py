@@ -42,10 +42,6 @@ def site_stamp_keys(site_key: str) -> tuple[str, ...]:
     return (_site_key(site_key), "sites")
 
 
-def invalidate_site(site_key: str) -> None:
-    """Call after committing a change to a site or its policy that staged nothing."""
-    shared_cache().invalidator.after_commit(site_stamp_keys(site_key))
-
 
 def load_site_snapshot(site_key: str) -> SiteSnapshot | None:
     site = db.session.scalar(select(Site).where(Site.key == site_key))

@@ -15,11 +15,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import func, select
 
-from app.storage import checkpoint
-from app.storage import store as store_module
 from app.extensions import db
 from app.models import Site
 from app.models.analytics import Event
+from app.storage import checkpoint
+from app.storage import store as store_module
 from app.storage.store import RowStore
 from app.storage.writer import GroupWriter, WriteJob
 from tests.collection.helpers import event_row
