@@ -5,14 +5,16 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from app.accounts.auth import require_role
 from app.accounts.service import authenticate, login_limit_key
 from app.admin.forms import LoginForm
 from app.extensions import db, limiter
 from app.models import Site
+from app.models.account import ROLES
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -50,14 +52,16 @@ def login() -> str | Response:
 
 
 @bp.post("/logout")
-@login_required
+# Every staff role may sign out.
+@require_role(*ROLES, page=True)
 def logout() -> Response:
     logout_user()
     return redirect(url_for("admin.login"))
 
 
 @bp.get("/")
-@login_required
+# The sites list, as GET /api/v1/sites shows it to the same roles.
+@require_role("marketing", "finance", page=True)
 def index() -> str:
     sites = db.session.scalars(select(Site).order_by(Site.name)).all()
     return render_template("admin/index.html", sites=sites)
