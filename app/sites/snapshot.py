@@ -42,7 +42,6 @@ def site_stamp_keys(site_key: str) -> tuple[str, ...]:
     return (_site_key(site_key), "sites")
 
 
-
 def load_site_snapshot(site_key: str) -> SiteSnapshot | None:
     site = db.session.scalar(select(Site).where(Site.key == site_key))
     if site is None:
