@@ -754,6 +754,7 @@ def test_broken_bodies_on_gunicorn(app: Flask, database_url: str, site: str) -> 
     finally:
         process.terminate()
         process.wait(timeout=15)
+        process.stderr.close()
 
 
 # --- storage failures: 503 with Retry-After on every endpoint ------------------------------
