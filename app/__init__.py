@@ -49,7 +49,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Non
     http.init_app(app)
     security_headers.init_app(app)
 
-    from app import consent
+    from app import consent, reporting
     from app.accounts import auth
     from app.enrichment import context
     from app.storage import cache
@@ -60,6 +60,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Non
     consent.init_app(app)
     _register_blueprints(app)
     _init_optional_domains(app)
+    reporting.init_app(app)
     cli.init_app(app)
     trusted = app.config["HEEDFUL_TRUSTED_PROXIES"]
     if trusted:
@@ -94,7 +95,7 @@ def _init_optional_domains(app: Flask) -> None:
     """Domains built by later issues hook in through their own ``init_app``."""
     from importlib import import_module
 
-    for name in ("app.collection", "app.email", "app.reporting"):
+    for name in ("app.collection", "app.email"):
         try:
             module = import_module(name)
         except ModuleNotFoundError as exc:

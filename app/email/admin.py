@@ -1,4 +1,5 @@
-"""The email pages of the staff console: campaigns, a recipients import, a report."""
+"""The email pages of the staff console: campaigns and a recipients import (a campaign's
+report page is in app/reporting/admin.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from app.clock import utcnow
 from app.email.importer import parse_recipients_csv
-from app.email.reports import campaign_report
 from app.email.service import STAFF_SOURCES, EmailError, create_campaign, import_recipients
 from app.extensions import db
 from app.models import Site
@@ -97,7 +97,7 @@ def create() -> str | Response:
         flash(str(exc), "error")
         return _render_index(campaign_form, import_form)
     flash(f"Campaign {campaign.name!r} created.", "info")
-    return redirect(url_for("email_admin.campaign", campaign_id=campaign.id))
+    return redirect(url_for("reports_admin.campaign", campaign_id=campaign.id))
 
 
 @bp.post("/recipients/import")
@@ -134,15 +134,3 @@ def import_csv() -> str | Response:
         "info",
     )
     return redirect(url_for("email_admin.index"))
-
-
-@bp.get("/campaigns/<int(max=2147483647):campaign_id>")
-@marketing_required
-def campaign(campaign_id: int) -> str:
-    found = db.session.get(EmailCampaign, campaign_id)
-    if found is None:
-        abort(404)
-    site = db.session.get(Site, found.site_id)
-    return render_template(
-        "admin/email_campaign.html", campaign=found, site=site, report=campaign_report(found)
-    )
