@@ -49,15 +49,15 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Non
     http.init_app(app)
     security_headers.init_app(app)
 
+    from app import consent, reporting
     from app.accounts import auth
     from app.enrichment import context
-    from app.privacy import service as privacy_service
     from app.storage import cache
 
     auth.init_app(app)
     cache.init_app(app)
     context.init_app(app)
-    privacy_service.init_app(app)
+    consent.init_app(app)
     _register_blueprints(app)
     _init_domains(app)
     cli.init_app(app)
@@ -92,10 +92,11 @@ def _register_blueprints(app: Flask) -> None:
 
 def _init_domains(app: Flask) -> None:
     """Each domain above consent registers its routes, holders and state itself."""
-    from app import collection, email
+    from app import collection, email, reporting
 
     collection.init_app(app)
     email.init_app(app)
+    reporting.init_app(app)
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from app.extensions import db
@@ -32,11 +32,28 @@ DEMO_ADMIN_EMAIL = "admin@heedful.test"
 
 
 def init_app(app: Flask) -> None:
-    from app.email.cli import email_group
+    from app.email.cli import campaign_group, email_group
 
     if email_group.name not in heedful.commands:
         heedful.add_command(email_group)
+    # Reports sit above email (layer 5): the report command joins its group from here.
+    if campaign_report_cmd.name not in campaign_group.commands:
+        campaign_group.add_command(campaign_report_cmd)
     app.cli.add_command(heedful)
+
+
+@click.command("report")
+@click.argument("campaign_id", type=int)
+@with_appcontext
+def campaign_report_cmd(campaign_id: int) -> None:
+    """Print a campaign's open and read-time figures as JSON."""
+    from app.models.email import EmailCampaign
+    from app.reporting.email import campaign_report
+
+    campaign = db.session.get(EmailCampaign, campaign_id)
+    if campaign is None:
+        raise click.ClickException("unknown campaign")
+    click.echo(json.dumps(campaign_report(campaign), indent=2))
 
 
 def _fail(message: str) -> None:

@@ -18,7 +18,7 @@ from app.models import AppendOnlyError, ConsentRecord
 from tests.conftest import SITE_ORIGIN, give_consent
 
 APP_DIR = Path(__file__).resolve().parent.parent / "app"
-ERASURE_MODULE = APP_DIR / "privacy" / "service.py"
+ERASURE_MODULE = APP_DIR / "consent" / "privacy.py"
 
 
 def _methods(app: Flask, consent_id: str) -> list[tuple[int, str]]:

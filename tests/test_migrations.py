@@ -107,6 +107,7 @@ def test_create_all_and_migrations_agree_on_the_app_fixture(app: Flask) -> None:
 def test_visits_are_filled_in_from_the_rows_already_stored(empty_app: Flask) -> None:
     """0005 finds rows through visits: every visit stored before it gets its row."""
     from app.privacy.service import export_subject
+    from app.subjects import Subject
 
     rows = [
         ("events", 1, "2026-03-01 10:00:00", "visitor-a", "visit-a1"),
@@ -154,7 +155,7 @@ def test_visits_are_filled_in_from_the_rows_already_stored(empty_app: Flask) -> 
             ("visit-a2", "visitor-a"),
             ("visit-b1", "visitor-b"),
         ]
-        data = export_subject("visitor-a")
+        data = export_subject(Subject.of_consent("visitor-a"))
         assert len(data["events"]) == 3 and len(data["search_terms"]) == 1
         assert [v["session_id"] for v in data["visits"]] == ["visit-a1", "visit-a2"]
         db.session.remove()

@@ -33,7 +33,7 @@ HTML_ENDPOINTS = {
     "demo.demo_page",
     "demo.home",
     "email_admin.index",
-    "email_admin.campaign",
+    "reports_admin.campaign",
     "email_prefs.preference_centre",
 }
 # Embedded by other sites and by mail clients: nosniff, but no page policy.

@@ -67,6 +67,23 @@ def register(app: Flask) -> None:
     for model, kind in ((Event, "events"), (SearchTerm, "search_terms")):
         register_holder(
             app,
-            DataHolder(kind, partial(_export, model), partial(_erase, model), order=100),
+            DataHolder(
+                kind,
+                partial(_export, model),
+                partial(_erase, model),
+                order=100,
+                key="consent_id",
+                tables=(model.__tablename__,),
+            ),
         )
-    register_holder(app, DataHolder("visits", _export_visits, _erase_visits, order=200))
+    register_holder(
+        app,
+        DataHolder(
+            "visits",
+            _export_visits,
+            _erase_visits,
+            order=200,
+            key="consent_id",
+            tables=(Visit.__tablename__,),
+        ),
+    )

@@ -3,6 +3,9 @@
 ``consent_allows`` answers for the web (collection asks it for every batch);
 ``email_tracking_allows`` for email. Each looks up the one latest record in force and
 judges it at the time given.
+
+Email consent records carry no expiry (``app/models/email.py``): a choice holds until the
+recipient's next one.
 """
 
 from __future__ import annotations
@@ -10,7 +13,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from app.clock import utcnow
-from app.consent.cache import ConsentState, latest_consent, load_consent_state
+from app.consent.cache import (
+    ConsentState,
+    latest_consent,
+    latest_email_consent,
+    load_consent_state,
+)
 from app.sites.snapshot import SiteSnapshot, site_snapshot
 
 
@@ -49,3 +57,10 @@ def consent_allows(
     if consent_status(state, snapshot.policy_version, at) != "active":
         return False
     return state.choices.get(category) is True
+
+
+def email_tracking_allows(recipient_id: int, at: datetime | None = None) -> bool:
+    """True when the recipient's email-consent record in force at ``at`` (the latest one
+    recorded at or before it; ``at`` defaults to now) grants email_tracking."""
+    record = latest_email_consent(recipient_id, as_of=at or utcnow())
+    return record is not None and record.email_tracking

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from app.clock import utcnow
-from app.consent.cache import consent_stamp_keys, consent_state_of
+from app.consent.cache import consent_stamp_keys, consent_state_of, latest_consent_record
 from app.consent.gate import consent_status
 from app.consent.policy import resolve_language, texts_hash
 from app.database import commit_retrying
@@ -88,12 +88,7 @@ def _append(record: ConsentRecord, *, unless_withdrawn: bool = False) -> Consent
     def write() -> ConsentRecord:
         staged.clear()
         _lock_history(record.consent_id)
-        latest = db.session.scalar(
-            select(ConsentRecord)
-            .where(ConsentRecord.consent_id == record.consent_id)
-            .order_by(ConsentRecord.seq.desc())
-            .limit(1)
-        )
+        latest = latest_consent_record(record.consent_id)
         if unless_withdrawn and latest is not None and latest.kind == "withdrawal":
             return latest
         record.seq = (latest.seq if latest is not None else 0) + 1
@@ -158,18 +153,9 @@ def record_consent(request: ConsentRequest) -> tuple[ConsentRecord, Site]:
     return _append(record), site
 
 
-def latest_record(consent_id: str) -> ConsentRecord | None:
-    return db.session.scalar(
-        select(ConsentRecord)
-        .where(ConsentRecord.consent_id == consent_id)
-        .order_by(ConsentRecord.seq.desc())
-        .limit(1)
-    )
-
-
 def latest_with_site(consent_id: str) -> tuple[ConsentRecord, Site]:
     """The latest record of ``consent_id`` and its site; 404 for an unknown id."""
-    record = latest_record(consent_id)
+    record = latest_consent_record(consent_id)
     if record is None:
         raise ApiError(404, "unknown consent id")
     site = db.session.get(Site, record.site_id)

@@ -1,8 +1,9 @@
-"""The email pages of the staff console: campaigns, a recipients import, a report."""
+"""The email pages of the staff console: campaigns and a recipients import (a campaign's
+report page is in app/reporting/admin.py)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy import select
@@ -13,7 +14,6 @@ from wtforms.validators import DataRequired, Length, Optional
 from app.accounts.auth import require_role
 from app.clock import utcnow
 from app.email.importer import parse_recipients_csv
-from app.email.reports import campaign_report
 from app.email.service import STAFF_SOURCES, EmailError, create_campaign, import_recipients
 from app.extensions import db
 from app.models import Site
@@ -82,7 +82,7 @@ def create() -> str | Response:
         flash(str(exc), "error")
         return _render_index(campaign_form, import_form)
     flash(f"Campaign {campaign.name!r} created.", "info")
-    return redirect(url_for("email_admin.campaign", campaign_id=campaign.id))
+    return redirect(url_for("reports_admin.campaign", campaign_id=campaign.id))
 
 
 @bp.post("/recipients/import")
@@ -119,16 +119,3 @@ def import_csv() -> str | Response:
         "info",
     )
     return redirect(url_for("email_admin.index"))
-
-
-@bp.get("/campaigns/<int(max=2147483647):campaign_id>")
-# The report GET /api/v1/email/campaigns/<id> gives these roles: the page agrees.
-@require_role("marketing", "finance", page=True)
-def campaign(campaign_id: int) -> str:
-    found = db.session.get(EmailCampaign, campaign_id)
-    if found is None:
-        abort(404)
-    site = db.session.get(Site, found.site_id)
-    return render_template(
-        "admin/email_campaign.html", campaign=found, site=site, report=campaign_report(found)
-    )

@@ -1,4 +1,7 @@
-"""``heedful email ...``: campaigns, recipients (with a CSV import), pixel URLs, reports."""
+"""``heedful email ...``: campaigns, recipients (with a CSV import), pixel URLs.
+
+``heedful email campaign report`` prints a report, so it lives at the top (``app/cli.py``).
+"""
 
 from __future__ import annotations
 
@@ -43,20 +46,6 @@ def campaign_add(name: str, site_key: str, sent_at: str | None) -> None:
     except EmailError as exc:
         _fail(str(exc))
     click.echo(json.dumps({"campaign_id": campaign.id, "site": site_key, "name": campaign.name}))
-
-
-@campaign_group.command("report")
-@click.argument("campaign_id", type=int)
-def campaign_report_cmd(campaign_id: int) -> None:
-    """Print a campaign's open and read-time figures as JSON."""
-    from app.email.reports import campaign_report
-    from app.extensions import db
-    from app.models.email import EmailCampaign
-
-    campaign = db.session.get(EmailCampaign, campaign_id)
-    if campaign is None:
-        _fail("unknown campaign")
-    click.echo(json.dumps(campaign_report(campaign), indent=2))
 
 
 @campaign_group.command("pixel")

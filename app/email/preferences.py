@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, make_response, render_template, request
 
-from app.email.service import EmailError, latest_choice, set_tracking
+from app.consent.cache import latest_email_consent
+from app.email.service import EmailError, set_tracking
 from app.email.tokens import TokenError, read_preference_token
 from app.extensions import csrf, db
 from app.models.email import EmailRecipient
@@ -54,7 +55,7 @@ def preference_centre(token: str) -> Response:
         except EmailError:
             return _page("email/preferences_invalid.html", status=503)
         saved = True
-    record = latest_choice(recipient_id)
+    record = latest_email_consent(recipient_id)
     return _page(
         "email/preferences.html",
         tracking=bool(record and record.email_tracking),

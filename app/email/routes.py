@@ -1,4 +1,4 @@
-"""The staff email API: campaigns, recipients, pixel URLs and the email report."""
+"""The staff email API: campaigns, recipients and pixel URLs (reports: app/reporting/)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from flask import Blueprint, Response, jsonify, request
 
 from app.accounts.auth import require_role
 from app.email.links import pixel_links, preference_url
-from app.email.reports import campaign_report, site_report
 from app.email.service import (
     RecipientChoice,
     check_source,
@@ -21,9 +20,7 @@ from app.email.service import (
 from app.errors import ApiError, bad_request
 from app.extensions import db
 from app.http import read_json_object, require_str
-from app.models import Site
-from app.models.email import EmailCampaign, EmailRecipient
-from app.sites.registry import require_site
+from app.models.email import EmailRecipient
 
 bp = Blueprint("email_api", __name__, url_prefix="/api/v1")
 
@@ -94,7 +91,7 @@ def get_recipient(recipient_id: int) -> Response:
     )
 
 
-def _query_id(name: str) -> int | None:
+def query_id(name: str) -> int | None:
     """An id in the query string: 1 to 18 ASCII digits, else None.
 
     ``str.isdigit`` alone also passes "²", which ``int`` then refuses (a 500).
@@ -108,31 +105,10 @@ def _query_id(name: str) -> int | None:
 @bp.get("/email/campaigns/<int(max=2147483647):campaign_id>/pixel")
 @require_role("marketing")
 def get_pixel(campaign_id: int) -> Response:
-    recipient_id = _query_id("recipient")
+    recipient_id = query_id("recipient")
     if recipient_id is None:
         raise bad_request("recipient must be a recipient id")
     links = pixel_links(campaign_id, recipient_id)
     return jsonify(
         {"url": links.url, "read_url": links.read_url, "preference_url": links.preference_url}
     )
-
-
-@bp.get("/email/campaigns/<int(max=2147483647):campaign_id>")
-@require_role("marketing", "finance")
-def get_campaign(campaign_id: int) -> Response:
-    campaign = db.session.get(EmailCampaign, campaign_id)
-    if campaign is None:
-        raise ApiError(404, "unknown campaign")
-    site = db.session.get(Site, campaign.site_id)
-    assert site is not None
-    return jsonify({"site": site.key, **campaign_report(campaign)})
-
-
-@bp.get("/reports/<site_key>/email")
-@require_role("marketing", "finance")
-def email_report(site_key: str) -> Response:
-    site = require_site(site_key)
-    campaign_id = _query_id("campaign")
-    if campaign_id is None and "campaign" in request.args:
-        raise bad_request("campaign must be a campaign id")
-    return jsonify(site_report(site, campaign_id))

@@ -15,6 +15,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from app.clock import utcnow
+from app.consent.gate import email_tracking_allows
 from app.database import commit_retrying
 from app.errors import ApiError
 from app.extensions import db
@@ -187,21 +188,6 @@ def set_tracking(recipient_id: int, email_tracking: bool, source: str) -> EmailC
     return _retrying(write, "the recipient store")
 
 
-def latest_choice(recipient_id: int) -> EmailConsentRecord | None:
-    return db.session.scalar(
-        select(EmailConsentRecord)
-        .where(EmailConsentRecord.recipient_id == recipient_id)
-        .order_by(EmailConsentRecord.seq.desc())
-        .limit(1)
-    )
-
-
-def tracking_granted(recipient_id: int) -> bool:
-    """True only when the recipient's latest recorded choice grants email_tracking."""
-    record = latest_choice(recipient_id)
-    return record is not None and record.email_tracking
-
-
 def consent_history(recipient_id: int) -> list[EmailConsentRecord]:
     return list(
         db.session.scalars(
@@ -255,7 +241,7 @@ def record_send(campaign_id: int, recipient_id: int) -> bool:
         raise EmailError("unknown recipient", status=404)
 
     def write() -> bool:
-        granted = tracking_granted(recipient_id)
+        granted = email_tracking_allows(recipient_id)
         send = db.session.scalar(
             select(EmailSend).where(
                 EmailSend.campaign_id == campaign_id, EmailSend.recipient_id == recipient_id

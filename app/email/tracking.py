@@ -14,8 +14,8 @@ from flask import current_app, request
 from sqlalchemy import select
 
 from app.clock import utcnow
+from app.consent.gate import email_tracking_allows
 from app.email.classify import OpenClassification, Verdict, classify_open, read_bucket
-from app.email.service import tracking_granted
 from app.email.tokens import TokenError, read_pixel_token
 from app.enrichment.context import geo_readers
 from app.extensions import db
@@ -53,7 +53,7 @@ def eligible(token: str, kind: str) -> Eligible | None:
         .join(EmailSend, EmailSend.campaign_id == EmailCampaign.id)
         .where(EmailCampaign.id == claim.campaign_id, EmailSend.recipient_id == claim.recipient_id)
     ).first()
-    if row is None or not tracking_granted(claim.recipient_id):
+    if row is None or not email_tracking_allows(claim.recipient_id):
         return None
     if rate_guard().wait("pixel.site", str(row[1])) is not None:
         return None  # the site's pixels are over their limit: answered, not recorded
@@ -150,7 +150,7 @@ def plan_read(token: str) -> ReadPlan | None:
 def record_read(target: Eligible, held_seconds: float | None, *, proxied: bool) -> None:
     """Store the bucket, if consent still holds at the end of the hold; never raises."""
     try:
-        if not tracking_granted(target.recipient_id):
+        if not email_tracking_allows(target.recipient_id):
             return
         bucket = read_bucket(held_seconds, proxied=proxied)
         db.session.add(

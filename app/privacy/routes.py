@@ -9,6 +9,7 @@ from app.consent.service import latest_with_site
 from app.extensions import limiter
 from app.privacy.service import erase_subject, export_subject
 from app.sites.origins import check_origin, preflight
+from app.subjects import Subject
 
 bp = Blueprint("privacy_api", __name__, url_prefix="/api/v1")
 
@@ -33,7 +34,7 @@ def get_data(consent_id: str) -> Response:
     body = {
         "consent_id": consent_id,
         "generated_at": utcnow().isoformat(),
-        "data": export_subject(consent_id),
+        "data": export_subject(Subject.of_consent(consent_id)),
     }
     response = jsonify(body)
     response.headers["Cache-Control"] = "no-store"
@@ -45,4 +46,4 @@ def get_data(consent_id: str) -> Response:
 @limiter.limit(_data_rate, methods=["DELETE"])
 def delete_data(consent_id: str) -> Response:
     check_origin(_site_domains(consent_id))
-    return jsonify({"deleted": erase_subject(consent_id)})
+    return jsonify({"deleted": erase_subject(Subject.of_consent(consent_id))})

@@ -1,55 +1,33 @@
-"""Self-service access and erasure for a consent id."""
+"""Access and erasure for a data subject, across every domain's registered holders."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask
-from sqlalchemy import delete, select
-
 from app.consent.cache import consent_stamp_keys
 from app.extensions import db
-from app.models import ConsentRecord
 from app.storage.cache import deliver_invalidation, stage_invalidation
-from app.subjects import DataHolder, data_holders, register_holder
+from app.subjects import Subject, holders_for
 
 
-def _export_consent_records(consent_id: str) -> list[dict[str, Any]]:
-    records = db.session.scalars(
-        select(ConsentRecord)
-        .where(ConsentRecord.consent_id == consent_id)
-        .order_by(ConsentRecord.seq)
-    )
-    return [record.as_dict() for record in records]
+def export_subject(subject: Subject) -> dict[str, list[dict[str, Any]]]:
+    """Every row held for ``subject``, by holder kind; only the holders its keys apply to."""
+    return {
+        holder.kind: [row for key in subject.keys(holder.key) for row in holder.export(key)]
+        for holder in holders_for(subject)
+    }
 
 
-def _erase_consent_records(consent_id: str) -> int:
-    # The one code path allowed to remove consent records: a data-subject erasure.
-    result = db.session.execute(delete(ConsentRecord).where(ConsentRecord.consent_id == consent_id))
-    return result.rowcount or 0
-
-
-def init_app(app: Flask) -> None:
-    register_holder(
-        app,
-        DataHolder(
-            kind="consent_records",
-            export=_export_consent_records,
-            erase=_erase_consent_records,
-            order=1000,
-        ),
-    )
-
-
-def export_subject(consent_id: str) -> dict[str, list[dict[str, Any]]]:
-    return {holder.kind: holder.export(consent_id) for holder in data_holders()}
-
-
-def erase_subject(consent_id: str) -> dict[str, int]:
-    """Delete everything held for ``consent_id`` in one transaction."""
-    deleted = {holder.kind: holder.erase(consent_id) for holder in data_holders()}
+def erase_subject(subject: Subject) -> dict[str, int]:
+    """Delete everything held for ``subject`` in one transaction; row counts by kind."""
+    deleted = {
+        holder.kind: sum(holder.erase(key) for key in subject.keys(holder.key))
+        for holder in holders_for(subject)
+    }
     # Staged in the same transaction, so no host can miss the erasure (see invalidation.py).
-    staged = stage_invalidation(consent_stamp_keys(consent_id))
+    staged = stage_invalidation(
+        tuple(key for consent_id in subject.consent_ids for key in consent_stamp_keys(consent_id))
+    )
     db.session.commit()
     deliver_invalidation(staged)
     return deleted

@@ -149,7 +149,8 @@ def consent_calls(page: Page) -> list[list[Any]]:
 
 
 def server_record(app: Any, consent_id: str) -> Any:
-    from app.consent.service import latest_record, record_status
+    from app.consent.cache import latest_consent_record as latest_record
+    from app.consent.service import record_status
     from app.extensions import db
     from app.models import Site
 

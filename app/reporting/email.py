@@ -1,4 +1,4 @@
-"""Per-campaign open and read-time figures.
+"""Per-campaign open and read-time figures (the email report).
 
 Open rate = unique human opens / human-eligible recipients, where human-eligible means a
 pixel was minted (tracking granted at send time) and the recipient is not hidden behind
