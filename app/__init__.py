@@ -49,7 +49,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Non
     http.init_app(app)
     security_headers.init_app(app)
 
-    from app import consent, reporting
+    from app import consent
     from app.accounts import auth
     from app.enrichment import context
     from app.storage import cache
