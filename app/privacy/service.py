@@ -8,7 +8,7 @@ from flask import Flask
 from sqlalchemy import delete, select
 
 from app.consent.cache import consent_stamp_keys
-from app.extensions import db
+from app.extensions import db, reset_process_state
 from app.models import ConsentRecord
 from app.storage.cache import deliver_invalidation, stage_invalidation
 from app.subjects import DataHolder, data_holders, register_holder
@@ -52,4 +52,6 @@ def erase_subject(consent_id: str) -> dict[str, int]:
     staged = stage_invalidation(consent_stamp_keys(consent_id))
     db.session.commit()
     deliver_invalidation(staged)
+    # This worker forgets what it remembered of the rows gone (its visits, for one).
+    reset_process_state()
     return deleted
