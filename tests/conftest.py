@@ -20,7 +20,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from app.extensions import db
+from app.extensions import db, reset_process_state
 from app.storage.cache import shared_cache
 from tests.audit import audit_database
 
@@ -103,6 +103,7 @@ def truncate_all(application: Flask) -> None:
             for table in reversed(db.metadata.sorted_tables):
                 conn.execute(table.delete())
         shared_cache().clear()
+        reset_process_state(application)
     # Rate counters and the pixel's repeat window outlive rows whose ids are reused.
     application.extensions["heedful_rate_guard"].reset()
 

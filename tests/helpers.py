@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from app.extensions import db
+from app.extensions import db, reset_process_state
 from app.storage.cache import shared_cache
 from tests.conftest import test_config
 
@@ -31,6 +31,7 @@ def extra_app(database_url: str, instance_path: Path | str, **config: Any) -> It
     finally:
         with application.app_context():
             shared_cache().stop()
+            reset_process_state(application)
             db.session.remove()
             db.engine.dispose()
 

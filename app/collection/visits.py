@@ -18,12 +18,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import Row, select
 
 from app.extensions import db
 from app.models.analytics import VISIT_TOUCH, Event, Visit
 
 SESSION_GAP = timedelta(minutes=30)
+# The app's tracker, in ``app.extensions``: made, and cleared on reset, by ``init_app``.
+VISITS = "heedful_visits"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +85,11 @@ class VisitTracker:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+
+def visit_tracker() -> VisitTracker:
+    """The current app's tracker: the visits this process has seen for it."""
+    return current_app.extensions[VISITS]
 
 
 def _ongoing_visit(site_id: int, consent_id: str, now: datetime) -> Row[Any] | None:

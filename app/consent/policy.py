@@ -16,7 +16,7 @@ from app.sites.default_policy import (
     MAX_CONSENT_DAYS,
 )
 from app.sites.registry import PolicyError
-from app.sites.settings import DEFAULT_DOWNLOAD_EXTENSIONS
+from app.sites.settings import SiteRules
 from app.sites.snapshot import site_stamp_keys
 from app.storage.cache import deliver_invalidation, stage_invalidation
 
@@ -146,8 +146,6 @@ def policy_payload(site: Site, policy: PolicyVersion, lang: str) -> dict[str, An
         "consent_days": policy.consent_days,
         "refusal_days": policy.refusal_days,
         "tracker": {
-            "download_extensions": list(
-                site.settings.get("download_extensions") or DEFAULT_DOWNLOAD_EXTENSIONS
-            ),
+            "download_extensions": list(SiteRules.of(site.settings).download_extensions),
         },
     }

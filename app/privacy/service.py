@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.consent.cache import consent_stamp_keys
-from app.extensions import db
+from app.extensions import db, reset_process_state
 from app.storage.cache import deliver_invalidation, stage_invalidation
 from app.subjects import Subject, holders_for
 
@@ -30,4 +30,6 @@ def erase_subject(subject: Subject) -> dict[str, int]:
     )
     db.session.commit()
     deliver_invalidation(staged)
+    # This worker forgets what it remembered of the rows gone (its visits, for one).
+    reset_process_state()
     return deleted

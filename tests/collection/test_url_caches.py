@@ -1,10 +1,10 @@
-"""The collect service's per-process URL caches: same answers as without them, bounded."""
+"""The collected rows' per-process URL caches: same answers as without them, bounded."""
 
 from __future__ import annotations
 
 import pytest
 
-from app.collection import service
+from app.collection import rows
 from app.collection.urls import UrlError, parse_page_url
 
 ALLOWED = frozenset({"q"})
@@ -12,23 +12,23 @@ ALLOWED = frozenset({"q"})
 
 def test_a_cached_page_url_is_the_parsed_one_and_long_urls_are_not_kept() -> None:
     short = "https://shop.example/Shoes?q=Red&session=abc#top"
-    assert service._parsed_page_url(short, ALLOWED) == parse_page_url(short, allowed_params=ALLOWED)
-    assert service._parsed_page_url(short, ALLOWED) is service._parsed_page_url(short, ALLOWED)
-    kept = service._parsed_page_url.cache_info().currsize
-    long = "https://shop.example/" + "a" * service.CACHED_URL_LENGTH
-    assert service._parsed_page_url(long, ALLOWED).path == "/" + "a" * service.CACHED_URL_LENGTH
-    assert service._parsed_page_url.cache_info().currsize == kept
+    assert rows.parsed_page_url(short, ALLOWED) == parse_page_url(short, allowed_params=ALLOWED)
+    assert rows.parsed_page_url(short, ALLOWED) is rows.parsed_page_url(short, ALLOWED)
+    kept = rows.parsed_page_url.cache_info().currsize
+    long = "https://shop.example/" + "a" * rows.CACHED_URL_LENGTH
+    assert rows.parsed_page_url(long, ALLOWED).path == "/" + "a" * rows.CACHED_URL_LENGTH
+    assert rows.parsed_page_url.cache_info().currsize == kept
 
 
 def test_refused_urls_are_refused_every_time() -> None:
     for _ in range(2):
         with pytest.raises(UrlError):
-            service._parsed_page_url("javascript:alert(1)", ALLOWED)
+            rows.parsed_page_url("javascript:alert(1)", ALLOWED)
 
 
 def test_a_cached_referrer_keeps_only_host_and_the_engines_redacted_query() -> None:
     referrer = "https://www.bing.com/search?q=Mail+me+at+jane%40example.com&form=QBLH"
-    stored, search = service._referrer_facts(referrer)
+    stored, search = rows.referrer_facts(referrer)
     assert search is not None and search.engine == "Bing"
     assert "jane" not in stored and "form" not in stored
-    assert service._referrer_facts(referrer) == (stored, search)
+    assert rows.referrer_facts(referrer) == (stored, search)

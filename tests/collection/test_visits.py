@@ -14,8 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select
 
-from app.collection import service
-from app.collection.visits import SESSION_GAP, VisitTracker
+from app.collection.visits import SESSION_GAP, VISITS, VisitTracker
 from app.extensions import db
 from app.models.analytics import VISIT_TOUCH, Event, SearchTerm, Visit
 from app.sites.registry import create_site
@@ -26,12 +25,12 @@ START = datetime(2026, 6, 1, 9, tzinfo=UTC)
 
 
 @pytest.fixture
-def workers(monkeypatch):
+def workers(app, monkeypatch):
     """Two workers' trackers; ``use(n)`` makes the next requests worker n's."""
     trackers = (VisitTracker(), VisitTracker())
 
     def use(number: int) -> None:
-        monkeypatch.setattr(service, "_visits", trackers[number])
+        monkeypatch.setitem(app.extensions, VISITS, trackers[number])
 
     use(0)
     return use
@@ -167,7 +166,7 @@ def test_visits_follow_the_thirty_minute_rule_and_access_finds_every_row(
         db.session.remove()
     for number in (0, 1):
         workers(number)
-        service._visits.clear()
+        app.extensions[VISITS].clear()
     last_seen: list[datetime | None] = [None, None]
     with time_machine.travel(START, tick=False) as traveller:
         consent_ids = [give_consent(client, SITE_KEY)["consent_id"] for _ in range(2)]
