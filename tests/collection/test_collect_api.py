@@ -298,7 +298,7 @@ def test_sessions_are_not_shared_between_consent_ids(app, client, site):
 
 
 def test_time_on_page_is_the_sum_of_engagement(app, client, granted):
-    from app.collection.queries import time_on_page
+    from app.reporting.queries import time_on_page
 
     events = [
         pageview(),

@@ -1,4 +1,4 @@
-"""Read-side helpers over the raw events (the reports build on these definitions)."""
+"""Metric definitions over the raw events, which the rollups must agree with."""
 
 from __future__ import annotations
 
@@ -24,9 +24,3 @@ def time_on_page(
     if until is not None:
         query = query.where(Event.received_at < until)
     return {path: int(total or 0) for path, total in db.session.execute(query)}
-
-
-def visits(site_id: int) -> int:
-    """Number of visits (sessions): a visit ends after 30 minutes without events."""
-    query = select(func.count(func.distinct(Event.session_id))).where(Event.site_id == site_id)
-    return int(db.session.scalar(query) or 0)
