@@ -27,15 +27,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Non
             app.config["SQLALCHEMY_DATABASE_URI"]
         )
     app.session_interface = LazyCookieSessionInterface()
-    from app import (  # noqa: F401  (models register tables)
-        cli,
-        errors,
-        extensions,
-        http,
-        models,
-        ratelimit,
-        security_headers,
-    )
+    from app import cli, errors, extensions, guard, models  # noqa: F401  (models register tables)
     from app.database import init_app as init_database
 
     extensions.db.init_app(app)
@@ -43,11 +35,9 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Non
     extensions.login_manager.init_app(app)
     extensions.csrf.init_app(app)
     extensions.limiter.init_app(app)
-    ratelimit.init_app(app)
+    guard.init_app(app)
     init_database(app)
     errors.init_app(app)
-    http.init_app(app)
-    security_headers.init_app(app)
 
     from app import consent
     from app.accounts import auth
@@ -74,7 +64,7 @@ def _root() -> Path:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from app import assets, extensions, openapi
+    from app import assets, extensions, openapi, page_assets
     from app.admin.routes import bp as admin_bp
     from app.consent.routes import bp as consent_bp
     from app.demo.routes import bp as demo_bp
@@ -85,7 +75,17 @@ def _register_blueprints(app: Flask) -> None:
     # secret), so cross-site request forgery has nothing to ride on there.
     extensions.csrf.exempt(consent_bp)
     extensions.csrf.exempt(privacy_bp)
-    for blueprint in (assets.bp, openapi.bp, admin_bp, consent_bp, demo_bp, privacy_bp):
+    # page_assets: the pages' own CSS and JS, which the CSP's ban on inline code moved
+    # into files.
+    for blueprint in (
+        assets.bp,
+        page_assets.bp,
+        openapi.bp,
+        admin_bp,
+        consent_bp,
+        demo_bp,
+        privacy_bp,
+    ):
         app.register_blueprint(blueprint)
     app.after_request(apply_cors)
 

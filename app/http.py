@@ -1,9 +1,10 @@
-"""The edge: what a request may carry before any of it reaches a service or the storage.
+"""What a request may carry before any of it reaches a service or the storage.
 
 Every string that arrives (JSON bodies, path parameters, query strings, form fields) is
-checked once here for what both databases can hold: PostgreSQL ``text`` cannot hold NUL,
-and UTF-8 (SQLite's and PostgreSQL's encoding) cannot hold a lone surrogate, which
-``json.loads`` happily builds from a ``"\\ud800"`` escape.
+checked once for what both databases can hold: PostgreSQL ``text`` cannot hold NUL, and
+UTF-8 (SQLite's and PostgreSQL's encoding) cannot hold a lone surrogate, which
+``json.loads`` happily builds from a ``"\\ud800"`` escape. The parsers and predicates
+are here; ``app.guard`` applies them to every request at the edge.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ import re
 from collections.abc import Callable
 from typing import Any, BinaryIO, TypeVar
 
-from flask import Flask, abort, current_app, request
-from werkzeug.datastructures import MultiDict
-from werkzeug.exceptions import BadRequest, HTTPException
+from flask import request
+from werkzeug.exceptions import HTTPException
 
 from app.errors import ApiError, bad_request
 
@@ -73,7 +73,7 @@ def parse_json_body(
         raise bad_request("body is nested too deeply") from exc
     if not isinstance(data, dict):
         raise bad_request("body must be a JSON object")
-    if b"\\u" in raw and _RISKY_ESCAPE.search(raw) and _holds_unstorable(data):
+    if b"\\u" in raw and _RISKY_ESCAPE.search(raw) and _json_holds_unstorable(data):
         raise bad_request("body holds NUL or a lone surrogate, which cannot be stored")
     return data
 
@@ -94,7 +94,12 @@ def _read_body(stream: BinaryIO, max_bytes: int) -> bytes:
     return raw
 
 
-def _holds_unstorable(data: object) -> bool:
+def holds_unstorable(text: str) -> bool:
+    """Whether ``text`` holds NUL or a lone surrogate, which neither database can store."""
+    return _UNSTORABLE.search(text) is not None
+
+
+def _json_holds_unstorable(data: object) -> bool:
     # Iterative: json.loads already bounds the depth, but a recursive walk would use more
     # stack per level than the parser did.
     pending = [data]
@@ -132,47 +137,7 @@ def require_str(
 
 
 def answers_any_input(view: F) -> F:
-    """Mark a view that answers every request itself (the email pixels: always 200)."""
+    """Mark a view that answers every request itself (the email pixels: always 200):
+    the guard's string checks (``app.guard.check_request_strings``) skip it."""
     view.heedful_answers_any_input = True  # type: ignore[attr-defined]
     return view
-
-
-def check_request_values() -> None:
-    """Refuse path parameters, query values and form fields that cannot be stored.
-
-    A path parameter names a thing: one that cannot exist is 404 (also for over-long
-    values, which no key, id or token reaches). A query or form value is input: 400.
-    """
-    endpoint = request.endpoint
-    view = current_app.view_functions.get(endpoint) if endpoint else None
-    if getattr(view, "heedful_answers_any_input", False):
-        return
-    for value in (request.view_args or {}).values():
-        if isinstance(value, str) and (len(value) > MAX_PATH_VALUE or _UNSTORABLE.search(value)):
-            abort(404)
-    if _any_unstorable(request.args):
-        abort(400, description="a query parameter holds NUL or a lone surrogate")
-    if request.mimetype in FORM_TYPES and _any_unstorable(_parsed_form()):
-        abort(400, description="a form field holds NUL or a lone surrogate")
-
-
-def _parsed_form() -> MultiDict[str, str]:
-    try:
-        return request.form
-    except HTTPException:
-        raise
-    except Exception as exc:  # noqa: BLE001 (as in _read_body: the server's own errors)
-        raise BadRequest("request body is incomplete or malformed") from exc
-
-
-def _any_unstorable(values: MultiDict[str, str]) -> bool:
-    return any(
-        _UNSTORABLE.search(key) or _UNSTORABLE.search(value)
-        for key, value in values.items(multi=True)
-    )
-
-
-def init_app(app: Flask) -> None:
-    # First of all before_request functions: CSRF protection reads the form too, and a
-    # broken body must become a 400 here rather than an exception there.
-    app.before_request_funcs.setdefault(None, []).insert(0, check_request_values)

@@ -1,9 +1,10 @@
 """Rate limits: one storage and one key scheme for Flask-Limiter and the WSGI layers.
 
-Flask routes are limited by ``flask_limiter`` decorators; the collect endpoint and the
-pixels (which skip Flask's request machinery or must answer the same whatever happens)
-ask the ``RateGuard`` here, which counts in the very storage Flask-Limiter uses
-(``limiter.storage``) with the keys it would build: ``LIMITER/[prefix/]key/scope/…``.
+Flask routes are limited by ``flask_limiter`` decorators; the collect endpoint (through
+``app.guard.check_rate``, as it skips Flask's request machinery) and the pixels (which
+must answer the same whatever happens) ask the ``RateGuard`` here, which counts in the
+very storage Flask-Limiter uses (``limiter.storage``) with the keys it would build:
+``LIMITER/[prefix/]key/scope/…``. ``app.guard.init_app`` sets it up.
 
 Keys never hold an address, an email or a consent id: each is a keyed BLAKE2b hash
 (salted from ``SECRET_KEY``), and an IPv6 address counts by its /64, the block one

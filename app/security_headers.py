@@ -1,20 +1,19 @@
-"""Security headers on every response Flask answers (the collect endpoint sets its own).
+"""The security headers each kind of answer carries (``app.guard`` sets them on all).
 
 Pages get a strict Content-Security-Policy: scripts and styles only from this origin and
 never inline, no framing (``frame-ancestors 'none'`` and, for old browsers,
 ``X-Frame-Options: DENY``), forms posting only here. JSON answers get a policy that lets
 them render nothing. The banner's files and the email pixels are embedded by other sites
 and mail clients, so they get only ``nosniff`` (a CSP on them would protect nothing and
-framing rules would only get in the way). HSTS is sent on https requests only, as seen
-through ``HEEDFUL_TRUSTED_PROXIES`` (ProxyFix sets the scheme from ``X-Forwarded-Proto``).
+framing rules would only get in the way); so does the collect endpoint's answer, which
+other sites' pages read. HSTS is sent on https requests only, as seen through
+``HEEDFUL_TRUSTED_PROXIES`` (ProxyFix sets the scheme from ``X-Forwarded-Proto``).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-
-from flask import Flask, Response, request
 
 from app.assets import asset_bytes
 
@@ -42,29 +41,3 @@ def banner_style_hash() -> str:
 
 def demo_policy() -> str:
     return PAGE_POLICY.replace("style-src 'self'", f"style-src 'self' {banner_style_hash()}")
-
-
-def add_security_headers(response: Response) -> Response:
-    headers = response.headers
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    if request.is_secure:
-        headers.setdefault("Strict-Transport-Security", HSTS)
-    if request.blueprint in EMBEDDED_BLUEPRINTS:
-        return response
-    headers.setdefault("Referrer-Policy", REFERRER_POLICY)
-    headers.setdefault("X-Frame-Options", "DENY")
-    if "Content-Security-Policy" not in headers:
-        if response.mimetype == "text/html":
-            policy = demo_policy() if request.endpoint == DEMO_ENDPOINT else PAGE_POLICY
-        else:
-            policy = API_POLICY
-        headers["Content-Security-Policy"] = policy
-    return response
-
-
-def init_app(app: Flask) -> None:
-    from app import page_assets
-
-    app.after_request(add_security_headers)
-    # The pages' own CSS and JS, which the policy's ban on inline code moved into files.
-    app.register_blueprint(page_assets.bp)

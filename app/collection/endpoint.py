@@ -4,10 +4,11 @@ Every page view of every consenting visitor comes through here, so the endpoint 
 small WSGI layer in front of Flask rather than a Flask view: it needs only the
 application context (configuration, database session), not a request context, URL
 matching, cookie session, CSRF, Flask-Limiter's bookkeeping or ``after_request`` hooks,
-which together cost more CPU than validating, enriching and storing the batch. Its limits
-(per address, then per site) are counted directly in the same storage (``app.ratelimit``).
-Other methods on the path (the ``OPTIONS`` preflight, and a 405 for anything else) go on
-to Flask.
+which together cost more CPU than validating, enriching and storing the batch. It is the
+one request Flask does not answer, so it runs the edge checks of ``app.guard`` itself, in
+the guard's order (``_answer``): the same functions Flask's hooks call, the same limits
+counted in the same storage, the same body parser and security headers. Other methods on
+the path (the ``OPTIONS`` preflight, and a 405 for anything else) go on to Flask.
 """
 
 from __future__ import annotations
@@ -16,15 +17,12 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from http import HTTPStatus
 from typing import Any
 
 from flask import Flask
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from werkzeug.http import parse_options_header
-from werkzeug.wsgi import get_content_length, get_input_stream
 
 from app.clock import utcnow
 from app.collection.service import collect
@@ -32,8 +30,7 @@ from app.collection.validation import MAX_BODY_BYTES, parse_batch
 from app.enrichment.context import client_facts_of
 from app.errors import ApiError, storage_unavailable
 from app.extensions import db
-from app.http import parse_json_body
-from app.ratelimit import rate_guard
+from app.guard import address_key, check_rate, read_json_body, security_headers
 from app.sites.origins import cors_headers, require_registered_origin
 from app.sites.snapshot import resolve_site
 from app.storage.store import WriteTimeout
@@ -70,28 +67,20 @@ def answer_collect(environ: dict[str, Any]) -> Answer:
         return Answer(error.status, error.payload(), error.headers)
 
 
-def _too_many(wait: int) -> ApiError:
-    error = ApiError(429, "too many requests, retry later")
-    error.headers["Retry-After"] = str(wait)
-    return error
-
-
 def _answer(environ: dict[str, Any]) -> Answer:
-    cors: dict[str, str] = {}
-    guard = rate_guard()
-    # Counted before the body is read: a flood from one address costs a counter, no parse.
-    wait = guard.wait("collect.address", guard.address_key(environ.get("REMOTE_ADDR")))
-    if wait is not None:
-        error = _too_many(wait)
-        return Answer(error.status, error.payload(), error.headers)
+    # The guard's steps (app.guard) in its order, as Flask's hooks run them for the rest:
+    # 1. path strings: none to check, CollectEndpoint answers only the one fixed path;
+    # 2. rate limits: per address here, per site below once the site is known;
+    # 3. body: JSON or text/plain, at most MAX_BODY_BYTES, an object of storable strings;
+    # 4. security headers: CollectEndpoint.__call__.
     try:
-        body = parse_json_body(
-            # Bounded by Content-Length (or the server's end of input), as Flask's is.
-            get_input_stream(environ),
-            _mimetype(environ.get("CONTENT_TYPE")),
-            get_content_length(environ),
-            MAX_BODY_BYTES,
-        )
+        # Counted before the body is read: a flood from one address costs a counter, no parse.
+        check_rate("collect.address", address_key(environ))
+        body = read_json_body(environ, MAX_BODY_BYTES)
+    except ApiError as error:
+        return Answer(error.status, error.payload(), error.headers)
+    cors: dict[str, str] = {}
+    try:
         batch = parse_batch(body)
         try:
             snapshot = resolve_site(batch.site_key)
@@ -99,9 +88,7 @@ def _answer(environ: dict[str, Any]) -> Answer:
             require_registered_origin(origin, snapshot.domains)
             # From here on every answer, errors included, is readable by the page.
             cors = {**cors_headers(origin), "Vary": "Origin"}
-            wait = guard.wait("collect.site", snapshot.key)
-            if wait is not None:
-                raise _too_many(wait)
+            check_rate("collect.site", snapshot.key)  # 2., per site
             client = client_facts_of(
                 environ.get("REMOTE_ADDR"),
                 environ.get("HTTP_USER_AGENT"),
@@ -115,12 +102,6 @@ def _answer(environ: dict[str, Any]) -> Answer:
         return Answer(error.status, error.payload(), {**error.headers, **cors})
     payload = {"accepted": result.accepted, "dropped": result.dropped}
     return Answer(202, payload, {**cors, "Cache-Control": "no-store"})
-
-
-@lru_cache(maxsize=64)
-def _mimetype(content_type: str | None) -> str:
-    # Senders use a handful of spellings ("text/plain;charset=UTF-8", …): parse each once.
-    return parse_options_header(content_type)[0].lower()
 
 
 class CollectEndpoint:
@@ -140,7 +121,7 @@ class CollectEndpoint:
         headers = [
             ("Content-Type", "application/json"),
             ("Content-Length", str(len(body))),
-            ("X-Content-Type-Options", "nosniff"),
+            *security_headers("collect"),
             *answer.headers.items(),
         ]
         start_response(f"{status.value} {status.phrase}", headers)
