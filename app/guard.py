@@ -11,7 +11,7 @@ One named step, in this order:
    over the environ; a Flask view reads its own with ``app.http.read_json_object``, the
    same parser; Flask also caps every body at ``MAX_CONTENT_LENGTH``);
 4. **answer headers**: ``security_headers(kind)``, the security headers of a page, a JSON
-   answer, an embedded file or a collect answer.
+   answer (the collect answer is one) or an embedded file.
 
 Every request goes through Flask, with one exception: ``POST /api/v1/collect`` is
 answered by ``app.collection.endpoint.CollectEndpoint``, a small WSGI layer in front of
@@ -53,15 +53,11 @@ from app.security_headers import (
     demo_policy,
 )
 
-AnswerKind = Literal["page", "demo", "json", "embedded", "collect"]
+AnswerKind = Literal["page", "demo", "json", "embedded"]
 Headers = list[tuple[str, str]]
 
 NOSNIFF = ("X-Content-Type-Options", "nosniff")
 _FRAMED_NOWHERE = (("Referrer-Policy", REFERRER_POLICY), ("X-Frame-Options", "DENY"))
-# The collect answer is read by other sites' pages through CORS; like the files they
-# embed it gets nosniff only. (It has never sent HSTS: the answer is the same over http
-# and https.)
-_COLLECT_HEADERS: tuple[tuple[str, str], ...] = (NOSNIFF,)
 
 
 # --- 1. path strings ---------------------------------------------------------------------
@@ -150,11 +146,9 @@ def security_headers(kind: AnswerKind, *, secure: bool = False) -> Headers:
     """The security headers of an answer of ``kind``; ``secure`` for an https request.
 
     Pages get the strict policy (the demo page allows the banner's style by its hash),
-    JSON answers a policy that lets them render nothing, files embedded by other sites
-    and mail clients and the collect answer only ``nosniff``.
+    JSON answers (the collect front door's too) a policy that lets them render nothing,
+    and files embedded by other sites and mail clients only ``nosniff``.
     """
-    if kind == "collect":
-        return list(_COLLECT_HEADERS)
     headers = [NOSNIFF]
     if secure:
         headers.append(("Strict-Transport-Security", HSTS))

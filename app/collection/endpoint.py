@@ -121,7 +121,7 @@ class CollectEndpoint:
         headers = [
             ("Content-Type", "application/json"),
             ("Content-Length", str(len(body))),
-            *security_headers("collect"),
+            *security_headers("json", secure=environ.get("wsgi.url_scheme") == "https"),
             *answer.headers.items(),
         ]
         start_response(f"{status.value} {status.phrase}", headers)
