@@ -35,6 +35,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Non
         models,
         ratelimit,
         security_headers,
+        storage,
     )
     from app.database import init_app as init_database
 
@@ -56,6 +57,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Non
 
     auth.init_app(app)
     cache.init_app(app)
+    storage.init_app(app)
     context.init_app(app)
     privacy_service.init_app(app)
     _register_blueprints(app)

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 from app.collection import search_terms as terms
-from app.collection.batches import submit_once
+from app.collection.batches import CollectedRows, submit_once
 from app.collection.urls import PageUrl, UrlError, clean_referrer, parse_page_url, url_host
 from app.collection.validation import Batch, RawEvent
 from app.collection.visits import VisitTracker
@@ -29,8 +29,7 @@ from app.extensions import db
 from app.sites.origins import host_belongs
 from app.sites.settings import SiteRules
 from app.sites.snapshot import SiteSnapshot
-from app.storage.partitions import ensure_partitions
-from app.storage.writer import WriteJob, group_writer
+from app.storage import ensure_partitions
 
 MAX_TITLE_STORED = 300
 MAX_REFERRER_STORED = 300  # the column width
@@ -63,14 +62,13 @@ def collect(
         if event.target is not None:
             _check_web_url(event.target, f"events[{index}].target")
     count = len(batch.events)
-    writer = group_writer()
     # A retry of a batch stored before (same batch id) stores nothing and answers the same.
-    once = partial(submit_once, writer, snapshot.id, batch.batch_id, now)
+    once = partial(submit_once, snapshot.id, batch.batch_id, now)
     if client.is_automated:
-        job = WriteJob(counts=Counter({(snapshot.id, now.date(), "bot"): count}))
+        job = CollectedRows(counts=Counter({(snapshot.id, now.date(), "bot"): count}))
         return CollectResult(*once(job, 0, count))
     if not consent_allows(snapshot, batch.consent_id, CATEGORY, now):
-        job = WriteJob(counts=Counter({(snapshot.id, now.date(), "consent"): count}))
+        job = CollectedRows(counts=Counter({(snapshot.id, now.date(), "consent"): count}))
         return CollectResult(*once(job, 0, count))
 
     ensure_partitions(db.engine, now)
@@ -78,7 +76,7 @@ def collect(
     keys = {"received_at": now, "site_id": snapshot.id, "consent_id": batch.consent_id}
     keys["session_id"] = visit.session_id
     base = _enrichment_columns(client)
-    job = WriteJob()
+    job = CollectedRows()
     (job.visits if visit.moves else job.visits_kept).append(
         visit.row(snapshot.id, batch.consent_id)
     )

@@ -13,7 +13,7 @@ from app import create_app
 from app.enrichment.geo import GeoReaders, lookup_location, lookup_network
 from app.extensions import db
 from app.models.analytics import Visit
-from app.storage.partitions import drop_months_before, list_partitions
+from app.storage import drop_months_before, list_partitions
 from tests.collection.helpers import collect, stored
 from tests.conftest import BACKEND, give_consent, test_config
 from tests.fixtures_geo import build_asn_db, build_city_db

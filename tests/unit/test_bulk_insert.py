@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.dialects import sqlite
 
 from app.models.analytics import Event, Visit
-from app.storage.bulk import BulkInsert
+from app.storage import BulkInsert
 
 DIALECT = sqlite.dialect()
 
