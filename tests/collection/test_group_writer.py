@@ -14,10 +14,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from app.collection.batches import CollectedRows
-from app.extensions import db
+from app.extensions import db, reset_process_state
 from app.models import Site
 from app.models.analytics import DailyCount, Event, Visit
-from app.storage import GroupWriter, WriteJob, WriteTimeout
+from app.storage import GroupWriter, WriteJob, WriteTimeout, group_writer, submit
 from tests.collection.helpers import event_row
 
 
@@ -227,3 +227,19 @@ def test_a_group_the_store_failed_is_not_retried_job_by_job(app, site):
         writer.store.write_group(jobs)
         assert calls == [3]
         assert all(isinstance(job.error, sa.exc.OperationalError) for job in jobs)
+
+
+def test_the_app_owns_its_writer_and_a_reset_makes_it_reconnect(app, site):
+    with app.app_context():
+        site_id = db.session.scalar(select(Site.id))
+        writer = group_writer()
+        assert group_writer() is writer
+        submit(CollectedRows(events=[event_row(site_id, "/before")]).job())
+        connection = writer.store._raw
+        assert connection is not None
+        reset_process_state(app)
+        submit(CollectedRows(events=[event_row(site_id, "/after")]).job())
+        assert group_writer() is writer
+        assert writer.store._raw is not None and writer.store._raw is not connection
+        assert set(db.session.scalars(select(Event.path))) == {"/before", "/after"}
+        db.session.remove()
