@@ -146,10 +146,11 @@ WRITER = "heedful_group_writer"
 
 class _AppWriter:
     """An app's group writer in this process: made on first use, inside a worker (after
-    any fork), and made again if the app's engine was replaced."""
+    any fork), with the app's timeouts as configured then, and made again if the app's
+    engine was replaced."""
 
-    def __init__(self, timeouts: DatabaseTimeouts | None) -> None:
-        self.timeouts = timeouts
+    def __init__(self, app: Flask) -> None:
+        self.config = app.config
         self.writer: GroupWriter | None = None
         self._lock = threading.Lock()
 
@@ -159,7 +160,8 @@ class _AppWriter:
             with self._lock:
                 writer = self.writer
                 if writer is None or writer.engine is not engine:
-                    writer = self.writer = GroupWriter(engine, self.timeouts)
+                    timeouts = self.config.get("HEEDFUL_DB_TIMEOUTS")
+                    writer = self.writer = GroupWriter(engine, timeouts)
         return writer
 
     def forget(self) -> None:
@@ -169,7 +171,7 @@ class _AppWriter:
 
 
 def init_app(app: Flask) -> None:
-    holder = _AppWriter(app.config.get("HEEDFUL_DB_TIMEOUTS"))
+    holder = _AppWriter(app)
     app.extensions[WRITER] = holder
     on_reset(app, holder.forget)
 
@@ -181,4 +183,4 @@ def group_writer() -> GroupWriter:
 
 def submit(job: WriteJob) -> None:
     """Store ``job`` durably with the current app's group writer (``GroupWriter.submit``)."""
-    current_app.extensions[WRITER].get(db.engine).submit(job)
+    group_writer().submit(job)
