@@ -27,7 +27,14 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Non
             app.config["SQLALCHEMY_DATABASE_URI"]
         )
     app.session_interface = LazyCookieSessionInterface()
-    from app import cli, errors, extensions, guard, models  # noqa: F401  (models register tables)
+    from app import (  # noqa: F401  (models register tables)
+        cli,
+        errors,
+        extensions,
+        guard,
+        models,
+        storage,
+    )
     from app.database import init_app as init_database
 
     extensions.db.init_app(app)
@@ -46,6 +53,7 @@ def create_app(overrides: dict[str, Any] | None = None, instance_path: str | Non
 
     auth.init_app(app)
     cache.init_app(app)
+    storage.init_app(app)
     context.init_app(app)
     consent.init_app(app)
     _register_blueprints(app)

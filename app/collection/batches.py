@@ -1,32 +1,32 @@
-"""A batch sent with a batch id is stored once, however often the tracker retries it.
+"""Storing a collect batch: collection's write plan (``COLLECT``, the rows of a batch
+by table), and a batch sent with a batch id stored once, however often it is retried.
 
 The tracker keeps unsent events and retries them after a 503, a 429 or a network error;
 an answer lost on the way back makes it send a batch the server already stored. Each
-batch carries a random id, and the group writer claims ``(site, batch id)`` in
-``collect_batches`` in the same transaction as the batch's rows: one multi-row
+batch carries a random id, and the plan's claim (``BatchLedger``) takes ``(site, batch
+id)`` in ``collect_batches`` in the same transaction as the batch's rows: one multi-row
 ``INSERT … ON CONFLICT DO NOTHING RETURNING`` per group, so the dedupe costs no round
 trip of its own. A claim that was already stored (by this or any other worker, or by a
 concurrent transaction, which PostgreSQL makes the insert wait for) writes nothing and is
-answered with the counts stored with the first copy. Rows hold no consent id; they are
-swept once they are older than any retry the tracker still makes.
+answered with the counts stored with the first copy; only its visit row is written, so
+the visit stays current. Rows hold no consent id; they are swept once they are older than
+any retry the tracker still makes.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.engine import Dialect
 
 from app.clock import utcnow
-from app.models.analytics import CollectBatch
-
-if TYPE_CHECKING:
-    from app.storage.store import WriteJob
-    from app.storage.writer import GroupWriter
+from app.models.analytics import CollectBatch, DailyCount, Event, SearchTerm, Visit
+from app.storage import TableWrite, WriteJob, WritePlan, submit
 
 # The tracker gives up on an event after 24 hours; twice that covers clocks and stragglers.
 KEEP_FOR = timedelta(hours=48)
@@ -83,7 +83,7 @@ class BatchLedger:
     def claim(self, cursor: Any, jobs: list[WriteJob]) -> list[WriteJob]:
         """The jobs whose rows the group writes: those without a batch id, and the first
         copy of each batch not stored before. Sets ``first`` on every claim."""
-        claims = [job.batch for job in jobs if job.batch is not None]
+        claims: list[BatchClaim] = [job.claim for job in jobs if job.claim is not None]
         if not claims:
             return jobs
         firsts: dict[tuple[int, str], BatchClaim] = {}
@@ -115,7 +115,7 @@ class BatchLedger:
             if claim.first is None:  # a second copy within this group
                 claim.first = firsts[claim.key].first
         self._sweep(cursor)
-        return [job for job in jobs if job.batch is None or _writes(job.batch, new, firsts)]
+        return [job for job in jobs if job.claim is None or _writes(job.claim, new, firsts)]
 
     def _sweep(self, cursor: Any) -> None:
         if time.monotonic() - self._swept_at < SWEEP_SECONDS:
@@ -131,20 +131,59 @@ def _writes(
     return claim.key in new and firsts[claim.key] is claim
 
 
+# Only the first copy of a batch writes its events, terms and counts; every copy writes its
+# visit (access and erasure find a visit's rows within its span). Visits and counts are
+# sorted: concurrent PostgreSQL writers then lock their rows in the same order.
+COLLECT = WritePlan(
+    (
+        TableWrite("events", Event.__table__),
+        TableWrite("terms", SearchTerm.__table__),
+        TableWrite(
+            "visits", Visit.__table__, keep_latest="last_seen_at", sort=True, every_job=True
+        ),
+        TableWrite("visits_kept", Visit.__table__, if_new=True, sort=True, every_job=True),
+        TableWrite("counts", DailyCount.__table__, accumulate="count", sort=True),
+    ),
+    claim=BatchLedger,
+)
+
+
+@dataclass(eq=False, slots=True)
+class CollectedRows:
+    """One request's rows, as column dicts. Rows of ``visits`` are inserted, or raise the
+    stored ``last_seen_at`` if theirs is later; rows of ``visits_kept`` are inserted only
+    if missing. ``counts`` are per (site, day, reason) drop counts."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    terms: list[dict[str, Any]] = field(default_factory=list)
+    visits: list[dict[str, Any]] = field(default_factory=list)
+    visits_kept: list[dict[str, Any]] = field(default_factory=list)
+    counts: Counter[tuple[int, date, str]] = field(default_factory=Counter)
+
+    def job(self, batch: BatchClaim | None = None) -> WriteJob:
+        """The write job of these rows; with ``batch``, stored once per batch id."""
+        counts = [
+            {"site_id": site_id, "day": day, "reason": reason, "count": count}
+            for (site_id, day, reason), count in self.counts.items()
+        ]
+        rows = {"events": self.events, "terms": self.terms, "visits": self.visits}
+        rows |= {"visits_kept": self.visits_kept, "counts": counts}
+        return COLLECT.job(rows, batch)
+
+
 def submit_once(
-    writer: GroupWriter,
     site_id: int,
     batch_id: str | None,
     now: datetime,
-    job: WriteJob,
+    rows: CollectedRows,
     accepted: int,
     dropped: int,
 ) -> tuple[int, int]:
-    """Submit ``job``, answering ``(accepted, dropped)``; with a batch id stored before, the
-    job stores nothing and the answer is the first copy's."""
+    """Store ``rows``, answering ``(accepted, dropped)``; with a batch id stored before,
+    only the visit is written and the answer is the first copy's."""
     if batch_id is None:
-        writer.submit(job)
+        submit(rows.job())
         return accepted, dropped
-    job.batch = claim = BatchClaim(site_id, batch_id, now, accepted, dropped)
-    writer.submit(job)
+    claim = BatchClaim(site_id, batch_id, now, accepted, dropped)
+    submit(rows.job(claim))
     return claim.first or (accepted, dropped)

@@ -33,7 +33,7 @@ from app.extensions import db
 from app.guard import address_key, check_rate, read_json_body, security_headers
 from app.sites.origins import cors_headers, require_registered_origin
 from app.sites.snapshot import resolve_site
-from app.storage.store import WriteTimeout
+from app.storage import WriteTimeout
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from functools import partial
 from urllib.parse import urlsplit
 
-from app.collection.batches import submit_once
+from app.collection.batches import CollectedRows, submit_once
 from app.collection.rows import Row, batch_rows, parsed_page_url
 from app.collection.urls import PageUrl, UrlError, url_host
 from app.collection.validation import Batch
@@ -27,8 +27,7 @@ from app.extensions import db
 from app.sites.origins import host_belongs
 from app.sites.settings import SiteRules
 from app.sites.snapshot import SiteSnapshot
-from app.storage.partitions import ensure_partitions
-from app.storage.writer import WriteJob, group_writer
+from app.storage import ensure_partitions
 
 CATEGORY = "analytics"
 
@@ -40,7 +39,7 @@ class CollectResult:
 
 
 # ``submit(job, accepted, dropped)``: the batch's one submission, answering its counts.
-Submit = Callable[[WriteJob, int, int], tuple[int, int]]
+Submit = Callable[[CollectedRows, int, int], tuple[int, int]]
 
 
 def collect(
@@ -56,7 +55,7 @@ def collect(
     pages = _pages_on_site(batch, snapshot.domains, rules)
     count = len(batch.events)
     # A retry of a batch stored before (same batch id) stores nothing and answers the same.
-    submit: Submit = partial(submit_once, group_writer(), snapshot.id, batch.batch_id, now)
+    submit: Submit = partial(submit_once, snapshot.id, batch.batch_id, now)
     if client.is_automated:
         return _drop(submit, snapshot.id, now.date(), "bot", count)
     if not consent_allows(snapshot, batch.consent_id, CATEGORY, now):
@@ -114,13 +113,13 @@ def _drop(submit: Submit, site_id: int, day: date, reason: str, count: int) -> C
 
 # The write jobs, built in one place each: the count of a dropped batch, and the rows of
 # a stored one with its visit's row.
-def _count_job(site_id: int, day: date, reason: str, count: int) -> WriteJob:
-    return WriteJob(counts=Counter({(site_id, day, reason): count}))
+def _count_job(site_id: int, day: date, reason: str, count: int) -> CollectedRows:
+    return CollectedRows(counts=Counter({(site_id, day, reason): count}))
 
 
 def _rows_job(
     visit: VisitState, site_id: int, consent_id: str, events: list[Row], terms: list[Row]
-) -> WriteJob:
-    job = WriteJob(events=events, terms=terms)
+) -> CollectedRows:
+    job = CollectedRows(events=events, terms=terms)
     (job.visits if visit.moves else job.visits_kept).append(visit.row(site_id, consent_id))
     return job

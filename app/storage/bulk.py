@@ -11,6 +11,7 @@ the database's write lock.
 
 from __future__ import annotations
 
+import operator
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -69,6 +70,9 @@ class BulkInsert:
         self._chunk = 1 if upsert else max(1, max_params // len(columns))
         self._statements: dict[int, str] = {1: self.sql}
         self._keys = [c.key for c in columns]
+        key_positions = [i for i, c in enumerate(columns) if c.primary_key]
+        self._key_of = operator.itemgetter(*key_positions) if key_positions else None
+        self._accumulated = self._keys.index(accumulate) if accumulate is not None else None
         # Only a few columns have a default or a bind processor: rows are read in one pass,
         # then just those slots are filled in or converted.
         self._defaults: list[tuple[int, str, Callable[[], Any]]] = []
@@ -112,6 +116,22 @@ class BulkInsert:
             except TypeError:  # an unhashable value: converted each time
                 out[index] = processor(value)
         return tuple(out)
+
+    def merged(self, params: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """For an ``accumulate`` upsert, the bind tuples of one key as one, their values
+        added (an upsert may not name a key twice in one statement, and one write per key
+        is cheaper); other inserts get ``params`` as they are."""
+        at, key_of = self._accumulated, self._key_of
+        if at is None or key_of is None:
+            return list(params)
+        totals: dict[Any, list[Any]] = {}
+        for row in params:
+            found = totals.get(key_of(row))
+            if found is None:
+                totals[key_of(row)] = [row, row[at]]
+            else:
+                found[1] += row[at]
+        return [row[:at] + (total,) + row[at + 1 :] for row, total in totals.values()]
 
     def execute(self, cursor: Any, params: Sequence[tuple[Any, ...]]) -> None:
         """Insert bind tuples from ``params`` on a DBAPI cursor, a chunk per statement."""

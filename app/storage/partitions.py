@@ -3,6 +3,8 @@
 Partitions are made on demand the first time a process stores something for a month, and
 the next month is made with it so a month boundary never waits on DDL. Rows that arrive
 before their partition exists land in the DEFAULT partition, so an insert never fails.
+Which months a process has made sure of is the app's (``app.extensions``), forgotten on
+``reset_process_state`` and whenever months are dropped.
 """
 
 from __future__ import annotations
@@ -12,17 +14,17 @@ import re
 import threading
 from datetime import UTC, date, datetime, time
 
+from flask import Flask, current_app
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
+from app.extensions import on_reset
 from app.models.analytics import PARTITIONED_TABLES, VISIT_MARGIN
 
 log = logging.getLogger(__name__)
 
-_lock = threading.Lock()
-# (engine url, month) pairs this process has already made sure of.
-_ready: set[tuple[str, date]] = set()
+READY = "heedful_partitions_ready"
 _PARTITION_NAME = re.compile(r"^(?P<table>[a-z_]+)_(?P<year>\d{4})_(?P<month>\d{2})$")
 
 
@@ -38,21 +40,39 @@ def partition_name(table: str, month: date) -> str:
     return f"{table}_{month.year:04d}_{month.month:02d}"
 
 
+class _ReadyMonths:
+    """The (engine, month) pairs an app's process has made sure of."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.months: set[tuple[Engine, date]] = set()
+
+    def forget(self) -> None:
+        with self.lock:
+            self.months.clear()
+
+
+def init_app(app: Flask) -> None:
+    ready = _ReadyMonths()
+    app.extensions[READY] = ready
+    on_reset(app, ready.forget)
+
+
 def ensure_partitions(engine: Engine, moment: datetime) -> None:
     """Make sure this month's and next month's partitions exist (PostgreSQL only)."""
     if engine.dialect.name != "postgresql":
         return
-    month = month_start(moment)
-    key = (str(engine.url), month)
-    if key in _ready:
+    ready: _ReadyMonths = current_app.extensions[READY]
+    key = (engine, month_start(moment))
+    if key in ready.months:
         return
-    with _lock:
-        if key in _ready:
+    with ready.lock:
+        if key in ready.months:
             return
-        for wanted in (month, next_month(month)):
+        for wanted in (key[1], next_month(key[1])):
             for table in PARTITIONED_TABLES:
                 _create_partition(engine, table, wanted)
-        _ready.add(key)
+        ready.months.add(key)
 
 
 def _create_partition(engine: Engine, table: str, month: date) -> None:
@@ -104,8 +124,7 @@ def drop_months_before(engine: Engine, cutoff: date) -> list[str]:
                 dropped.append(name)
     if dropped:
         _delete_emptied_visits(engine, datetime.combine(cutoff, time(), UTC) - VISIT_MARGIN)
-    with _lock:
-        _ready.clear()
+    current_app.extensions[READY].forget()
     return dropped
 
 
@@ -121,12 +140,3 @@ def _delete_emptied_visits(engine: Engine, ended_before: datetime) -> None:
             text(f"DELETE FROM visits v WHERE v.last_seen_at < :ended AND NOT ({rows_left})"),
             {"ended": ended_before, "margin": VISIT_MARGIN},
         )
-
-
-_ANY_PARTITION = re.compile(r"^(?:" + "|".join(PARTITIONED_TABLES) + r")_(?:default|\d{4}_\d{2})$")
-
-
-def is_partition_table(name: str) -> bool:
-    """True for a partition (monthly or DEFAULT) of a partitioned table: these exist in the
-    database but not in the models, so schema comparisons should skip them."""
-    return bool(_ANY_PARTITION.match(name))

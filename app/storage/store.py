@@ -1,8 +1,10 @@
-"""Storing groups of collected rows: one transaction per group, each job whole or not.
+"""Storing groups of jobs: one transaction per group, each job whole or not.
 
-``RowStore`` is the one place rows reach the event tables; the group writer
-(``writer.GroupWriter``) hands it groups of jobs. If a group fails, its jobs are retried
-one by one, so that one bad batch cannot take the others down with it.
+``RowStore`` is the one place jobs reach their tables; the group writer
+(``writer.GroupWriter``) hands it groups of jobs. Each job's plan (``plan.WritePlan``)
+says what its rows are written as; the store works a plan out once per dialect. If a group
+fails, its jobs are retried one by one, so that one bad job cannot take the others down
+with it.
 
 On a SQLite file the write turn is held only to write: the commit appends to the
 write-ahead log without syncing it (``synchronous=NORMAL`` on this connection alone), the
@@ -18,44 +20,46 @@ import contextlib
 import fcntl
 import functools
 import os
-from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from app.collection.batches import BatchClaim, BatchLedger
-from app.models.analytics import DailyCount, Event, SearchTerm, Visit
 from app.storage.bulk import BulkInsert
 from app.storage.checkpoint import WalCheckpointer
+from app.storage.plan import Claim, TableWrite, WriteJob, WritePlan
 
 
 class WriteTimeout(RuntimeError):
     """The writer did not finish in time; the caller answers 503 and the client retries."""
 
 
-@dataclass(eq=False)
-class WriteJob:
-    """One request's rows. ``events``, ``terms`` and the visit rows are column dicts; the
-    writers turn them into bind tuples (``…_params``) before queueing. Rows of ``visits``
-    are inserted, or raise the stored ``last_seen_at`` if theirs is later; rows of
-    ``visits_kept`` are inserted only if missing."""
+@dataclass(frozen=True, slots=True)
+class _CompiledPlan:
+    """A plan's statements for one dialect, and its claim."""
 
-    events: list[dict[str, Any]] = field(default_factory=list)
-    terms: list[dict[str, Any]] = field(default_factory=list)
-    visits: list[dict[str, Any]] = field(default_factory=list)
-    visits_kept: list[dict[str, Any]] = field(default_factory=list)
-    counts: Counter[tuple[int, date, str]] = field(default_factory=Counter)
-    event_params: list[Any] = field(default_factory=list)
-    term_params: list[Any] = field(default_factory=list)
-    visit_params: list[Any] = field(default_factory=list)
-    visit_kept_params: list[Any] = field(default_factory=list)
-    batch: BatchClaim | None = None  # the batch id it was sent with: stored once
-    error: BaseException | None = None
+    writes: tuple[tuple[TableWrite, BulkInsert], ...]
+    claim: Claim | None
+
+
+def _compile(plan: WritePlan, dialect: Dialect) -> _CompiledPlan:
+    writes = tuple(
+        (
+            write,
+            BulkInsert(
+                write.table,
+                dialect,
+                accumulate=write.accumulate,
+                keep_latest=write.keep_latest,
+                if_new=write.if_new,
+            ),
+        )
+        for write in plan.writes
+    )
+    return _CompiledPlan(writes, plan.claim(dialect) if plan.claim is not None else None)
 
 
 class RowStore:
@@ -70,20 +74,34 @@ class RowStore:
         self._checkpointer = _checkpointer_for(self._database)
         self._raw: Any = None
         self._wal_fd: int | None = None
-        self.event_insert = BulkInsert(Event.__table__, engine.dialect)
-        self.term_insert = BulkInsert(SearchTerm.__table__, engine.dialect)
-        self._visit_upsert = BulkInsert(Visit.__table__, engine.dialect, keep_latest="last_seen_at")
-        self._visit_insert = BulkInsert(Visit.__table__, engine.dialect, if_new=True)
-        self._count_upsert = BulkInsert(DailyCount.__table__, engine.dialect, accumulate="count")
-        self.batches = BatchLedger(engine.dialect)
+        self._stale = False  # drop the connection before the next group
+        self._statement = ""  # the statement being sent, for the error it may raise
+        self._plans: dict[WritePlan, _CompiledPlan] = {}
+
+    def _compiled(self, plan: WritePlan) -> _CompiledPlan:
+        found = self._plans.get(plan)
+        if found is None:
+            # Two threads may work it out at once: the first one stored is used by both.
+            found = self._plans.setdefault(plan, _compile(plan, self.engine.dialect))
+        return found
+
+    def claim_for(self, plan: WritePlan) -> Claim | None:
+        """This store's claim of ``plan`` (it keeps state across groups)."""
+        return self._compiled(plan).claim
 
     def prepare(self, job: WriteJob) -> None:
         """Turn the job's rows into bind tuples (costly: done before the write turn)."""
         converted: dict = {}  # the job's rows share their arrival time: convert it once
-        job.event_params = self.event_insert.params(job.events, converted)
-        job.term_params = self.term_insert.params(job.terms, converted)
-        job.visit_params = self._visit_upsert.params(job.visits, converted)
-        job.visit_kept_params = self._visit_insert.params(job.visits_kept, converted)
+        rows = job.rows
+        job.params = [
+            insert.params(rows.get(write.name, ()), converted)
+            for write, insert in self._compiled(job.plan).writes
+        ]
+
+    def forget_connection(self) -> None:
+        """Open a new connection for the next group (the database may have been replaced);
+        the group being written, if any, finishes on the current one."""
+        self._stale = True
 
     def after_fork_needed(self) -> bool:
         return self._pid != os.getpid()
@@ -157,6 +175,11 @@ class RowStore:
     def _write(self, jobs: list[WriteJob]) -> None:
         connection = self._raw
         try:
+            if self._stale:
+                self._stale = False
+                self._raw = None
+                self._drop(connection)
+                connection = None
             if connection is None:
                 connection = self._raw = self.engine.raw_connection()
                 if self._database is not None:
@@ -166,52 +189,54 @@ class RowStore:
                     connection.dbapi_connection.execute("PRAGMA synchronous=NORMAL")
             cursor = connection.cursor()
             try:
-                # A batch stored before (a retry) keeps its visit current, and no more.
-                stored = self.batches.claim(cursor, jobs)
-                events, terms, visits, kept, counts = _rows(jobs, stored)
-                self.event_insert.execute(cursor, events)
-                self.term_insert.execute(cursor, terms)
-                self._visit_upsert.execute(cursor, visits)
-                self._visit_insert.execute(cursor, kept)
-                self._count_upsert.execute(cursor, self._count_upsert.params(counts))
+                by_plan: dict[WritePlan, list[WriteJob]] = {}
+                for job in jobs:
+                    by_plan.setdefault(job.plan, []).append(job)
+                for plan, plan_jobs in by_plan.items():
+                    self._write_plan(cursor, self._compiled(plan), plan_jobs)
             finally:
                 cursor.close()
             connection.commit()
         except Exception as exc:
             self._raw = None
-            self._close_wal()
-            if connection is not None:
-                with contextlib.suppress(Exception):
-                    connection.rollback()
-                # A broken connection must not go back to the pool.
-                with contextlib.suppress(Exception):
-                    connection.invalidate()
+            self._drop(connection)
             dbapi_error = self.engine.dialect.loaded_dbapi.Error
             if isinstance(exc, dbapi_error):
                 # The same exception types the rest of the app sees from SQLAlchemy.
-                raise DBAPIError.instance(self.event_insert.sql, None, exc, dbapi_error) from exc
+                raise DBAPIError.instance(self._statement, None, exc, dbapi_error) from exc
             raise
         if self._checkpointer is not None:
             self._checkpointer.committed()
 
+    def _write_plan(self, cursor: Any, plan: _CompiledPlan, jobs: list[WriteJob]) -> None:
+        """Write the rows of ``jobs``, all of ``plan``: the claim first, then each table
+        write the rows of the jobs it claimed (or of every job, for ``every_job``)."""
+        stored = jobs
+        if plan.claim is not None:
+            self._statement = f"{type(plan.claim).__name__}.claim"
+            stored = plan.claim.claim(cursor, jobs)
+        for index, (write, insert) in enumerate(plan.writes):
+            rows = [
+                row for job in (jobs if write.every_job else stored) for row in job.params[index]
+            ]
+            if not rows:
+                continue
+            if write.accumulate is not None:
+                rows = insert.merged(rows)
+            if write.sort:
+                rows.sort()
+            self._statement = insert.sql
+            insert.execute(cursor, rows)
 
-def _rows(jobs: list[WriteJob], stored: list[WriteJob]) -> tuple[list[Any], ...]:
-    """The group's rows, by table: events, terms, visits, visits kept, counts. Only the
-    ``stored`` jobs write events, terms and counts; every job writes its visit."""
-    events = [row for job in stored for row in job.event_params]
-    terms = [row for job in stored for row in job.term_params]
-    # Sorted by visit id (the first column): concurrent PostgreSQL writers then lock
-    # visit rows in the same order and cannot deadlock.
-    visits = sorted(row for job in jobs for row in job.visit_params)
-    kept = sorted(row for job in jobs for row in job.visit_kept_params)
-    counts: Counter[tuple[int, date, str]] = Counter()
-    for job in stored:
-        counts.update(job.counts)
-    count_rows = [
-        {"site_id": site_id, "day": day, "reason": reason, "count": count}
-        for (site_id, day, reason), count in sorted(counts.items())
-    ]
-    return events, terms, visits, kept, count_rows
+    def _drop(self, connection: Any) -> None:
+        """Let go of a connection that failed or is stale, and of the log it kept open."""
+        self._close_wal()
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.rollback()
+            # A broken connection must not go back to the pool, nor this one's pragmas.
+            with contextlib.suppress(Exception):
+                connection.invalidate()
 
 
 def _sqlite_file(engine: Engine) -> str | None:

@@ -18,9 +18,11 @@ from flask import Flask, current_app
 from sqlalchemy.engine import Engine
 
 from app.config import DatabaseTimeouts
-from app.storage.store import RowStore, WriteJob, WriteTimeout
+from app.extensions import db, on_reset
+from app.storage.plan import WriteJob
+from app.storage.store import RowStore, WriteTimeout
 
-__all__ = ["GroupWriter", "WriteJob", "WriteTimeout", "group_writer", "init_app"]
+__all__ = ["GroupWriter", "WriteTimeout", "group_writer", "init_app", "submit"]
 
 MAX_GROUP = 256
 
@@ -139,21 +141,46 @@ class GroupWriter:
                     self.store.after_fork()
 
 
+WRITER = "heedful_group_writer"
+
+
+class _AppWriter:
+    """An app's group writer in this process: made on first use, inside a worker (after
+    any fork), with the app's timeouts as configured then, and made again if the app's
+    engine was replaced."""
+
+    def __init__(self, app: Flask) -> None:
+        self.config = app.config
+        self.writer: GroupWriter | None = None
+        self._lock = threading.Lock()
+
+    def get(self, engine: Engine) -> GroupWriter:
+        writer = self.writer
+        if writer is None or writer.engine is not engine:
+            with self._lock:
+                writer = self.writer
+                if writer is None or writer.engine is not engine:
+                    timeouts = self.config.get("HEEDFUL_DB_TIMEOUTS")
+                    writer = self.writer = GroupWriter(engine, timeouts)
+        return writer
+
+    def forget(self) -> None:
+        # It remembers no rows; its connection may hold on to a database since replaced.
+        if self.writer is not None:
+            self.writer.store.forget_connection()
+
+
 def init_app(app: Flask) -> None:
-    app.extensions["heedful_group_writer"] = None  # made on first use, inside a worker
-
-
-_create_lock = threading.Lock()
+    holder = _AppWriter(app)
+    app.extensions[WRITER] = holder
+    on_reset(app, holder.forget)
 
 
 def group_writer() -> GroupWriter:
-    from app.extensions import db
+    """The current app's group writer."""
+    return current_app.extensions[WRITER].get(db.engine)
 
-    writer = current_app.extensions.get("heedful_group_writer")
-    if writer is None or writer.engine is not db.engine:
-        with _create_lock:
-            writer = current_app.extensions.get("heedful_group_writer")
-            if writer is None or writer.engine is not db.engine:
-                writer = GroupWriter(db.engine, current_app.config.get("HEEDFUL_DB_TIMEOUTS"))
-                current_app.extensions["heedful_group_writer"] = writer
-    return writer
+
+def submit(job: WriteJob) -> None:
+    """Store ``job`` durably with the current app's group writer (``GroupWriter.submit``)."""
+    group_writer().submit(job)

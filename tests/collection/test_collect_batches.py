@@ -20,12 +20,11 @@ from sqlalchemy import func, select
 
 from app.clock import utcnow
 from app.collection import batches as batch_module
-from app.collection.batches import BatchClaim, BatchLedger
+from app.collection.batches import COLLECT, BatchClaim, BatchLedger, CollectedRows
 from app.extensions import db
 from app.models import Site
 from app.models.analytics import CollectBatch, Event, SearchTerm, Visit
-from app.storage.store import RowStore
-from app.storage.writer import GroupWriter, WriteJob, group_writer
+from app.storage import BulkInsert, GroupWriter, WriteJob, group_writer
 from tests.collection.helpers import CHROME_UA, PAGE, event_row, pageview, stored
 from tests.conftest import SITE_KEY, give_consent
 
@@ -164,17 +163,16 @@ def test_copies_in_one_group_are_stored_once(app, site):
         writer = GroupWriter(db.engine)
         same = batch_id()
         jobs = [
-            WriteJob(
+            CollectedRows(
                 events=[event_row(site_id, f"/copy/{i}")],
-                batch=BatchClaim(site_id, same, utcnow(), 1, 0),
-            )
+            ).job(BatchClaim(site_id, same, utcnow(), 1, 0))
             for i in range(3)
         ]
         for job in jobs:
             writer.store.prepare(job)
         writer.store.write_group(jobs)
         assert all(job.error is None for job in jobs)
-        assert [job.batch.first for job in jobs] == [(1, 0)] * 3
+        assert [job.claim.first for job in jobs] == [(1, 0)] * 3
         assert list(db.session.scalars(select(Event.path))) == ["/copy/0"]
         db.session.remove()
 
@@ -186,20 +184,18 @@ def test_concurrent_copies_on_two_workers_are_stored_once(app, site):
         site_id = db.session.scalar(select(Site.id))
         other_engine = sa.create_engine(db.engine.url, **_engine_options(db.engine))
         same = batch_id()
-        store_a = RowStore(db.engine)
-        job_a = WriteJob(
-            events=[event_row(site_id, "/a")], batch=BatchClaim(site_id, same, utcnow(), 1, 0)
-        )
-        store_a.prepare(job_a)
+        job_a = CollectedRows(
+            events=[event_row(site_id, "/a")],
+        ).job(BatchClaim(site_id, same, utcnow(), 1, 0))
         raw = db.engine.raw_connection()
         try:
             cursor = raw.cursor()
             assert BatchLedger(db.engine.dialect).claim(cursor, [job_a]) == [job_a]
-            store_a.event_insert.execute(cursor, job_a.event_params)
-            job_b = WriteJob(
+            events = BulkInsert(Event.__table__, db.engine.dialect)
+            events.execute(cursor, events.params(job_a.rows["events"]))
+            job_b = CollectedRows(
                 events=[event_row(site_id, "/b")],
-                batch=BatchClaim(site_id, same, utcnow(), 7, 0),
-            )
+            ).job(BatchClaim(site_id, same, utcnow(), 7, 0))
             errors: list[BaseException] = []
 
             def worker_b() -> None:
@@ -217,7 +213,7 @@ def test_concurrent_copies_on_two_workers_are_stored_once(app, site):
         finally:
             raw.close()
         assert not thread.is_alive() and errors == []
-        assert job_b.batch.first == (1, 0)
+        assert job_b.claim.first == (1, 0)
         assert list(db.session.scalars(select(Event.path))) == ["/a"]
         db.session.remove()
         other_engine.dispose()
@@ -227,18 +223,17 @@ def test_a_rolled_back_first_copy_leaves_the_retry_free_to_store(app, site):
     with app.app_context():
         site_id = db.session.scalar(select(Site.id))
         same = batch_id()
-        bad = WriteJob(
+        bad = CollectedRows(
             events=[event_row(site_id, "/ok"), event_row(999_999, "/no-such-site")],
-            batch=BatchClaim(site_id, same, utcnow(), 2, 0),
-        )
+        ).job(BatchClaim(site_id, same, utcnow(), 2, 0))
         writer = GroupWriter(db.engine)
         with pytest.raises(sa.exc.IntegrityError):
             writer.submit(bad)
-        retry = WriteJob(
-            events=[event_row(site_id, "/ok")], batch=BatchClaim(site_id, same, utcnow(), 1, 0)
-        )
+        retry = CollectedRows(
+            events=[event_row(site_id, "/ok")],
+        ).job(BatchClaim(site_id, same, utcnow(), 1, 0))
         writer.submit(retry)
-        assert retry.batch.first == (1, 0)
+        assert retry.claim.first == (1, 0)
         assert list(db.session.scalars(select(Event.path))) == ["/ok"]
         db.session.remove()
 
@@ -273,7 +268,7 @@ def test_old_batch_rows_are_swept_a_bounded_number_at_a_time(app, client, grante
         db.session.commit()
     monkeypatch.setattr(batch_module, "SWEEP_SECONDS", 3600.0)
     with app.app_context():
-        group_writer().store.batches._swept_at = batch_module.SWEEP_DUE
+        group_writer().store.claim_for(COLLECT)._swept_at = batch_module.SWEEP_DUE
     post(client, granted, recent)
     assert counts(app)["batches"] == 2  # two of the three old rows, and the new one
     post(client, granted, batch_id())  # a full sweep is followed by another at once
@@ -296,16 +291,15 @@ def test_a_group_of_retries_gets_each_first_answer(app, site):
         first, second, fresh = batch_id(), batch_id(), batch_id()
 
         def job(batch: str, path: str, answer: tuple[int, int]) -> WriteJob:
-            made = WriteJob(
+            made = CollectedRows(
                 events=[event_row(site_id, path)],
-                batch=BatchClaim(site_id, batch, utcnow(), *answer),
-            )
+            ).job(BatchClaim(site_id, batch, utcnow(), *answer))
             writer.store.prepare(made)
             return made
 
         writer.store.write_group([job(first, "/1", (1, 0)), job(second, "/2", (0, 1))])
         again = [job(second, "/2b", (1, 0)), job(fresh, "/3", (1, 0)), job(first, "/1b", (0, 1))]
         writer.store.write_group(again)
-        assert [j.batch.first for j in again] == [(0, 1), (1, 0), (1, 0)]
+        assert [j.claim.first for j in again] == [(0, 1), (1, 0), (1, 0)]
         assert sorted(db.session.scalars(select(Event.path))) == ["/1", "/2", "/3"]
         db.session.remove()

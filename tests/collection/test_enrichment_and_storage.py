@@ -11,9 +11,10 @@ import time_machine
 
 from app import create_app
 from app.enrichment.geo import GeoReaders, lookup_location, lookup_network
-from app.extensions import db
-from app.models.analytics import Visit
-from app.storage.partitions import drop_months_before, list_partitions
+from app.extensions import db, reset_process_state
+from app.models.analytics import PARTITIONED_TABLES, Visit
+from app.storage import drop_months_before, ensure_partitions, list_partitions
+from app.storage.partitions import partition_name
 from tests.collection.helpers import collect, stored
 from tests.conftest import BACKEND, give_consent, test_config
 from tests.fixtures_geo import build_asn_db, build_city_db
@@ -118,6 +119,31 @@ def test_events_land_in_monthly_partitions_that_retention_can_drop(app, client, 
         (left,) = db.session.scalars(sa.select(Visit.started_at)).all()
         assert left == datetime(2026, 4, 2, 12, tzinfo=UTC)
         db.session.remove()
+
+
+@pytest.mark.skipif(BACKEND != "postgresql", reason="declarative partitioning is PostgreSQL's")
+def test_the_months_made_sure_of_are_the_apps_and_forgotten_on_reset(app):
+    at = datetime(2031, 5, 3, tzinfo=UTC)
+    made = {
+        partition_name(table, month)
+        for table in PARTITIONED_TABLES
+        for month in (date(2031, 5, 1), date(2031, 6, 1))
+    }
+    with app.app_context():
+        try:
+            ensure_partitions(db.engine, at)
+            assert "events_2031_05" in list_partitions(db.engine, "events")
+            with db.engine.begin() as conn:
+                conn.execute(sa.text("DROP TABLE events_2031_05"))
+            ensure_partitions(db.engine, at)  # remembered: not looked at again
+            assert "events_2031_05" not in list_partitions(db.engine, "events")
+            reset_process_state(app)
+            ensure_partitions(db.engine, at)
+            assert "events_2031_05" in list_partitions(db.engine, "events")
+        finally:
+            with db.engine.begin() as conn:
+                for name in made:
+                    conn.execute(sa.text(f"DROP TABLE IF EXISTS {name}"))
 
 
 @pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite has no partitions")

@@ -13,10 +13,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from app.extensions import db
+from app.collection.batches import CollectedRows
+from app.extensions import db, reset_process_state
 from app.models import Site
 from app.models.analytics import DailyCount, Event, Visit
-from app.storage.writer import GroupWriter, WriteJob, WriteTimeout
+from app.storage import GroupWriter, WriteJob, WriteTimeout, group_writer, submit
 from tests.collection.helpers import event_row
 
 
@@ -25,11 +26,15 @@ def test_a_failing_batch_does_not_take_its_group_down(app, site):
         site_id = db.session.scalar(select(Site.id))
         writer = GroupWriter(db.engine)
         good = [
-            WriteJob(events=[event_row(site_id, f"/ok/{i}"), event_row(site_id, f"/ok/{i}b")])
+            CollectedRows(
+                events=[event_row(site_id, f"/ok/{i}"), event_row(site_id, f"/ok/{i}b")]
+            ).job()
             for i in range(20)
         ]
         no_such_site = 999_999
-        bad = WriteJob(events=[event_row(site_id, "/bad/1"), event_row(no_such_site, "/bad/2")])
+        bad = CollectedRows(
+            events=[event_row(site_id, "/bad/1"), event_row(no_such_site, "/bad/2")]
+        ).job()
         errors: dict[int, BaseException] = {}
 
         def submit(index: int, job: WriteJob) -> None:
@@ -57,7 +62,7 @@ def test_counts_from_many_jobs_add_up(app, site):
         threads = [
             threading.Thread(
                 target=writer.submit,
-                args=(WriteJob(counts=Counter({(site_id, day, "consent"): 2})),),
+                args=(CollectedRows(counts=Counter({(site_id, day, "consent"): 2})).job(),),
             )
             for _ in range(10)
         ]
@@ -87,10 +92,10 @@ def test_visit_rows_only_move_forward_and_are_inserted_once(app, site):
 
         later, earlier = start + timedelta(minutes=5), start + timedelta(minutes=2)
         # Two workers' writes arriving out of order, and a worker that keeps the row as is.
-        writer.submit(WriteJob(visits=[visit(start)]))
-        writer.submit(WriteJob(visits=[visit(later)]))
-        writer.submit(WriteJob(visits=[visit(earlier)]))
-        writer.submit(WriteJob(visits_kept=[visit(earlier, started=earlier)]))
+        writer.submit(CollectedRows(visits=[visit(start)]).job())
+        writer.submit(CollectedRows(visits=[visit(later)]).job())
+        writer.submit(CollectedRows(visits=[visit(earlier)]).job())
+        writer.submit(CollectedRows(visits_kept=[visit(earlier, started=earlier)]).job())
         (row,) = db.session.execute(select(Visit.started_at, Visit.last_seen_at)).all()
         assert tuple(row) == (start, later)
         db.session.remove()
@@ -103,7 +108,7 @@ def test_an_unreachable_store_fails_every_job(app, tmp_path, jobs):
     engine = sa.create_engine(f"sqlite:///{tmp_path}/no/such/dir.db")
     writer = GroupWriter(engine)
     with pytest.raises(sa.exc.OperationalError):
-        writer.submit(WriteJob(events=[event_row(1, "/x")]))
+        writer.submit(CollectedRows(events=[event_row(1, "/x")]).job())
     engine.dispose()
 
 
@@ -159,21 +164,21 @@ def test_a_stalled_group_frees_its_waiters_and_refuses_new_batches(app, site):
         slow = _SlowStore(writer)
         slow.turn_open.set()
         outcome: dict = {}
-        lead = WriteJob(events=[event_row(site_id, "/lead")])
+        lead = CollectedRows(events=[event_row(site_id, "/lead")]).job()
         leader = _submit_in_thread(writer, lead, outcome)
         assert slow.writing.wait(10)
-        queued = WriteJob(events=[event_row(site_id, "/queued")])
+        queued = CollectedRows(events=[event_row(site_id, "/queued")]).job()
         follower = _submit_in_thread(writer, queued, outcome)
         follower.join(10)  # gives up once the group has stalled, long before write_wait
         assert outcome[id(queued)] == "timeout"
         with pytest.raises(WriteTimeout):  # refused at once while the group is stalled
-            writer.submit(WriteJob(events=[event_row(site_id, "/refused")]))
+            writer.submit(CollectedRows(events=[event_row(site_id, "/refused")]).job())
         slow.write_open.set()
         leader.join(10)
         assert outcome[id(lead)] == "stored"
         # Withdrawn before a leader took them: certainly not stored.
         assert set(db.session.scalars(select(Event.path))) == {"/lead"}
-        writer.submit(WriteJob(events=[event_row(site_id, "/after")]))  # and it recovers
+        writer.submit(CollectedRows(events=[event_row(site_id, "/after")]).job())  # and it recovers
         assert set(db.session.scalars(select(Event.path))) == {"/lead", "/after"}
         db.session.remove()
 
@@ -186,10 +191,10 @@ def test_a_batch_that_timed_out_inside_a_group_is_stored_whole_or_not_at_all(app
         writer = GroupWriter(db.engine, SimpleNamespace(write_wait=1.0, write_stalled=30.0))
         slow = _SlowStore(writer)
         outcome: dict = {}
-        lead = WriteJob(events=[event_row(site_id, "/lead")])
+        lead = CollectedRows(events=[event_row(site_id, "/lead")]).job()
         leader = _submit_in_thread(writer, lead, outcome)
         _wait_queued(writer, 1)
-        member = WriteJob(events=[event_row(site_id, f"/member/{i}") for i in range(3)])
+        member = CollectedRows(events=[event_row(site_id, f"/member/{i}") for i in range(3)]).job()
         follower = _submit_in_thread(writer, member, outcome)
         _wait_queued(writer, 2)
         slow.turn_open.set()  # the leader takes both into its group
@@ -218,7 +223,23 @@ def test_a_group_the_store_failed_is_not_retried_job_by_job(app, site):
             raise sa.exc.OperationalError("INSERT", None, Exception("database or disk is full"))
 
         writer.store._write = failing
-        jobs = [WriteJob(events=[event_row(1, f"/{i}")]) for i in range(3)]
+        jobs = [CollectedRows(events=[event_row(1, f"/{i}")]).job() for i in range(3)]
         writer.store.write_group(jobs)
         assert calls == [3]
         assert all(isinstance(job.error, sa.exc.OperationalError) for job in jobs)
+
+
+def test_the_app_owns_its_writer_and_a_reset_makes_it_reconnect(app, site):
+    with app.app_context():
+        site_id = db.session.scalar(select(Site.id))
+        writer = group_writer()
+        assert group_writer() is writer
+        submit(CollectedRows(events=[event_row(site_id, "/before")]).job())
+        connection = writer.store._raw
+        assert connection is not None
+        reset_process_state(app)
+        submit(CollectedRows(events=[event_row(site_id, "/after")]).job())
+        assert group_writer() is writer
+        assert writer.store._raw is not None and writer.store._raw is not connection
+        assert set(db.session.scalars(select(Event.path))) == {"/before", "/after"}
+        db.session.remove()

@@ -15,18 +15,18 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import func, select
 
+from app.collection.batches import CollectedRows
 from app.extensions import db
 from app.models import Site
 from app.models.analytics import Event
-from app.storage import checkpoint
+from app.storage import GroupWriter, WriteJob, checkpoint
 from app.storage import store as store_module
 from app.storage.store import RowStore
-from app.storage.writer import GroupWriter, WriteJob
 from tests.collection.helpers import event_row
 
 
 def _job(site_id: int, path: str) -> WriteJob:
-    return WriteJob(events=[event_row(site_id, path)])
+    return CollectedRows(events=[event_row(site_id, path)]).job()
 
 
 def _until(condition, seconds: float = 5.0) -> bool:
