@@ -8,7 +8,10 @@ import json
 import re
 from typing import Any
 
+from sqlalchemy import select
+
 from app.audit import record_change
+from app.errors import ApiError
 from app.extensions import db
 from app.models import PolicyVersion, Site
 from app.sites.default_policy import (
@@ -91,6 +94,18 @@ def update_policy(
     staged = stage_invalidation(site_stamp_keys(site.key))
     db.session.commit()
     deliver_invalidation(staged)
+    return policy
+
+
+def policy_version(site_id: int, version: int) -> PolicyVersion:
+    """One version of a site's policy (the texts a record's hash is taken over)."""
+    policy = db.session.scalar(
+        select(PolicyVersion).where(
+            PolicyVersion.site_id == site_id, PolicyVersion.version == version
+        )
+    )
+    if policy is None:
+        raise ApiError(404, "unknown policy version")
     return policy
 
 

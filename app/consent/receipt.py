@@ -10,6 +10,7 @@ from flask import current_app
 from itsdangerous import BadSignature, Signer
 
 from app.models import ConsentRecord, Site
+from app.sites.snapshot import SiteSnapshot
 
 RECEIPT_SCHEMA = "ISO/IEC TS 27560:2023"
 _SALT = "heedful.consent-receipt.v1"
@@ -24,7 +25,7 @@ def _canonical(receipt: dict[str, Any]) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
-def build_receipt(record: ConsentRecord, site: Site) -> dict[str, Any]:
+def build_receipt(record: ConsentRecord, site: Site | SiteSnapshot) -> dict[str, Any]:
     """The receipt of one record, signed so the visitor can prove what was recorded."""
     receipt: dict[str, Any] = {
         "schema": RECEIPT_SCHEMA,

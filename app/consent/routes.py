@@ -111,7 +111,7 @@ def post_consent() -> tuple[Response, int]:
     if snapshot is None:
         raise ApiError(404, "unknown site")
     check_origin(snapshot.domains)
-    record, site = record_consent(consent_request)
+    record, site = record_consent(consent_request, snapshot)
     body = {
         "consent_id": record.consent_id,
         "policy_version": record.policy_version,

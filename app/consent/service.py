@@ -12,12 +12,12 @@ from sqlalchemy import func, select
 from app.clock import utcnow
 from app.consent.cache import consent_stamp_keys, consent_state_of, latest_consent_record
 from app.consent.gate import consent_status
-from app.consent.policy import resolve_language, texts_hash
+from app.consent.policy import policy_version, resolve_language, texts_hash
 from app.database import commit_retrying
 from app.errors import ApiError, bad_request
 from app.extensions import db
 from app.models import ConsentRecord, PolicyVersion, Site
-from app.sites.registry import require_site
+from app.sites.snapshot import SiteSnapshot, site_snapshot
 from app.storage.cache import deliver_invalidation, stage_invalidation
 from app.storage.invalidation import Staged
 
@@ -111,11 +111,16 @@ def _expiry(
     return now + timedelta(days=days)
 
 
-def record_consent(request: ConsentRequest) -> tuple[ConsentRecord, Site]:
+def record_consent(
+    request: ConsentRequest, snapshot: SiteSnapshot | None = None
+) -> tuple[ConsentRecord, SiteSnapshot]:
     """Append the visitor's choice; a new consent id is minted when none (or a foreign or
-    unknown one) is given."""
-    site = require_site(request.site_key)
-    policy = site.current_policy
+    unknown one) is given. ``snapshot`` is the site as the caller already found it: only
+    the policy's texts are read besides (for the hash of what was shown)."""
+    site = snapshot or site_snapshot(request.site_key)
+    if site is None:
+        raise ApiError(404, "unknown site")
+    policy = policy_version(site.id, site.policy_version)
     if request.policy_version != policy.version:
         raise ApiError(
             409,
