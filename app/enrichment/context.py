@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from flask import Flask, current_app, request
 
 from app.enrichment.geo import GeoReaders, Location, Network
-from app.enrichment.useragent import ClientAgent, reduce_user_agent
+from app.enrichment.useragent import ClientAgent, forget_user_agents, reduce_user_agent
+from app.extensions import on_reset
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,9 +27,14 @@ class ClientFacts:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["heedful_geo"] = GeoReaders(
+    readers = GeoReaders(
         app.config.get("HEEDFUL_GEOIP_CITY_DB"), app.config.get("HEEDFUL_GEOIP_ASN_DB")
     )
+    app.extensions["heedful_geo"] = readers
+    # The caches hold addresses and user agents as keys (never written anywhere): a reset
+    # forgets them with everything else the process remembers.
+    on_reset(app, readers.place.cache_clear)
+    on_reset(app, forget_user_agents)
 
 
 def geo_readers() -> GeoReaders:

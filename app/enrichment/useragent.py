@@ -33,6 +33,11 @@ def reduce_user_agent(user_agent: str | None) -> ClientAgent:
     return _reduce_cached(user_agent[:MAX_UA_LENGTH])
 
 
+def forget_user_agents() -> None:
+    """Empty the per-process cache of reduced user agents (``reset_process_state``)."""
+    _reduce_cached.cache_clear()
+
+
 @lru_cache(maxsize=8192)
 def _reduce_cached(user_agent: str) -> ClientAgent:
     parsed = parse(user_agent)

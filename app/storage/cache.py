@@ -22,7 +22,7 @@ from typing import Any
 from flask import Flask, current_app
 from sqlalchemy import make_url
 
-from app.extensions import db
+from app.extensions import db, on_reset
 from app.storage.generations import (
     Generations,
     MmapGenerations,
@@ -128,6 +128,7 @@ def init_app(app: Flask) -> None:
             cache.generations, mode = local, "local"
     cache.invalidator = Invalidator(app, cache.generations, mode)
     app.extensions["heedful_consent_cache"] = cache
+    on_reset(app, cache.clear)
 
 
 def _require_psycopg(url: str) -> None:
