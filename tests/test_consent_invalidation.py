@@ -265,6 +265,9 @@ class Host:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+            self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
     def post(self, path: str, body: dict[str, Any] | None = None) -> requests.Response:
         headers = {"Origin": SITE_ORIGIN, "User-Agent": CHROME_UA}

@@ -20,6 +20,7 @@ import contextlib
 import fcntl
 import functools
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -75,6 +76,8 @@ class RowStore:
         self._raw: Any = None
         self._wal_fd: int | None = None
         self._stale = False  # drop the connection before the next group
+        self._writing = False  # a group is being written on ``_raw``
+        self._connection_lock = threading.Lock()
         self._statement = ""  # the statement being sent, for the error it may raise
         self._plans: dict[WritePlan, _CompiledPlan] = {}
 
@@ -99,9 +102,15 @@ class RowStore:
         ]
 
     def forget_connection(self) -> None:
-        """Open a new connection for the next group (the database may have been replaced);
-        the group being written, if any, finishes on the current one."""
-        self._stale = True
+        """Let go of the connection (the database may have been replaced, or the app is
+        being disposed): at once when no group is being written, else after that group,
+        which finishes on it. The next group opens a new one."""
+        with self._connection_lock:
+            if self._writing:
+                self._stale = True
+                return
+            connection, self._raw = self._raw, None
+        self._drop(connection)
 
     def after_fork_needed(self) -> bool:
         return self._pid != os.getpid()
@@ -173,10 +182,19 @@ class RowStore:
                     job.error = single
 
     def _write(self, jobs: list[WriteJob]) -> None:
-        connection = self._raw
+        with self._connection_lock:
+            self._writing = True
+            stale, self._stale = self._stale, False
+            connection = self._raw
         try:
-            if self._stale:
-                self._stale = False
+            self._write_on(connection, stale, jobs)
+        finally:
+            with self._connection_lock:
+                self._writing = False
+
+    def _write_on(self, connection: Any, stale: bool, jobs: list[WriteJob]) -> None:
+        try:
+            if stale:
                 self._raw = None
                 self._drop(connection)
                 connection = None
