@@ -105,6 +105,10 @@ class MonthlyDimension(db.Model):
     sketch: Mapped[str | None] = mapped_column(Text)
 
 
+# ``prev_day`` of a consent id's first visitor day in the counts (a key cannot be null).
+NEVER_SEEN = date(1, 1, 1)
+
+
 class VisitorDay(db.Model):
     """One consent id seen on a site on one day, with the day it was last seen before.
 
@@ -126,6 +130,20 @@ class VisitorDay(db.Model):
 
     def as_dict(self) -> dict[str, object]:
         return {"day": self.day.isoformat(), "previous_day": _iso(self.prev_day)}
+
+
+class VisitorDayCount(db.Model):
+    """How many visitor days of a site's day have each ``prev_day`` (NEVER_SEEN for none):
+    what a range's visitors are counted from. No consent id."""
+
+    __tablename__ = "rollup_visitor_day_counts"
+
+    site_id: Mapped[int] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    prev_day: Mapped[date] = mapped_column(Date, primary_key=True)
+    visitors: Mapped[int] = mapped_column(Integer, default=0)
 
 
 def _iso(day: date | None) -> str | None:

@@ -58,9 +58,19 @@ def visit_source(query: str | None, referrer: str | None, own_domains: tuple[str
     )
 
 
+_SOCIAL = frozenset(SOCIAL_DOMAINS)
+_WEBMAIL = frozenset(WEBMAIL_DOMAINS)
+
+
+def _under(host: str, domains: frozenset[str]) -> bool:
+    """``host`` is one of ``domains`` or a subdomain of one: one set lookup per label."""
+    labels = host.split(".")
+    return any(".".join(labels[n:]) in domains for n in range(len(labels) - 1))
+
+
 def _channel(tags: dict[str, str], host: str | None, engine: str | None) -> str:
     medium = tags.get("utm_medium", "").lower()
-    if medium in EMAIL_MEDIUMS or (host is not None and host_belongs(host, WEBMAIL_DOMAINS)):
+    if medium in EMAIL_MEDIUMS or (host is not None and _under(host, _WEBMAIL)):
         return "email"
     if any(tags.get(key) for key in UTM_KEYS):
         return "campaign"
@@ -68,7 +78,7 @@ def _channel(tags: dict[str, str], host: str | None, engine: str | None) -> str:
         return "search"
     if host is None:
         return "direct"
-    if host_belongs(host, SOCIAL_DOMAINS):
+    if _under(host, _SOCIAL):
         return "social"
     return "referral"
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from app.reporting.channels import visit_source
+from app.reporting.channels import Source, visit_source
 
 # Visit dimensions: one value per visit. Event dimensions: any number per visit.
 VISIT_DIMENSIONS = (
@@ -80,6 +80,8 @@ def build_visits(
     entries: dict[str, Sequence[Any]] = {}
     firsts: dict[str, Sequence[Any]] = {}
     exits: dict[str, str] = {}
+    # Entry pages share their query and referrer across many visits: each pair is read once.
+    sources: dict[tuple[str | None, str | None], Source] = {}
     for row in events:
         at, consent_id, session_id, kind, path = row[0], row[1], row[2], row[3], row[4]
         visit = visits.get(session_id)
@@ -104,7 +106,9 @@ def build_visits(
         entry = entries.get(session_id, first)
         _set(visit, "entry_page", entry[4])
         _set(visit, "exit_page", exits.get(session_id, first[4]))
-        source = visit_source(entry[5], entry[6], own_domains)
+        source = sources.get((entry[5], entry[6]))
+        if source is None:
+            source = sources[entry[5], entry[6]] = visit_source(entry[5], entry[6], own_domains)
         _set(visit, "channel", source.channel)
         _set(visit, "referrer", source.referrer)
         _set(visit, "search_engine", source.search_engine)

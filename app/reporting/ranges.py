@@ -15,19 +15,19 @@ from datetime import date, timedelta
 from typing import Any
 
 from flask import g
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from app.clock import utcnow
 from app.extensions import db
-from app.models.reporting import DailyDimension, DailyTotal, MonthlyDimension, VisitorDay
+from app.models.reporting import DailyDimension, DailyTotal, MonthlyDimension
 from app.reporting.facts import DayTally, Visit, tally
 from app.reporting.params import DateRange, Filter
 from app.reporting.raw import first_arrival, local_day, month_end, visits_by_day
 from app.reporting.rollup import final_through
 from app.reporting.sketches import merged_estimate
+from app.reporting.visitor_days import chunks, seen_between, visitors_between
 from app.sites.snapshot import SiteSnapshot
 
-_CHUNK = 500
 _FIGURES = ("visits", "pageviews", "bounces", "duration_s", "engaged_ms")
 
 
@@ -84,31 +84,27 @@ def raw_tallies(
     if span is None:
         return {}
     wanted = tuple(dimensions)
-    return {
-        day: tally([v for v in visits if _matches(v, filters)], wanted)
-        for day, visits in _raw_visits(site, span).items()
-    }
+    return {day: tally(visits, wanted) for day, visits in _raw_visits(site, span, filters).items()}
 
 
 def filtered_visits(site: SiteSnapshot, span: DateRange, filters: Sequence[Filter]) -> list[Visit]:
     """The visits of the range's days that match every filter, from raw events."""
-    return [
-        visit
-        for visits in _raw_visits(site, span).values()
-        for visit in visits
-        if _matches(visit, filters)
-    ]
+    return [visit for visits in _raw_visits(site, span, filters).values() for visit in visits]
 
 
-def _raw_visits(site: SiteSnapshot, span: DateRange) -> dict[date, list[Visit]]:
-    """``visits_by_day`` read once per request: a dashboard view asks for the same days'
-    visits for every panel (each filtered view reads its whole range raw)."""
-    memo: dict[tuple[int, date, date], dict[date, list[Visit]]] = g.setdefault(
-        "heedful_report_visits", {}
-    )
-    key = (site.id, span.first, span.last)
+def _raw_visits(
+    site: SiteSnapshot, span: DateRange, filters: Sequence[Filter]
+) -> dict[date, list[Visit]]:
+    """The matching visits of each day, read once per request: a dashboard view asks for
+    the same days' visits for every panel (a filtered view reads its whole range raw)."""
+    memo: dict[tuple[Any, ...], dict[date, list[Visit]]] = g.setdefault("heedful_report_visits", {})
+    key = (site.id, span.first, span.last, tuple(filters))
     if key not in memo:
-        memo[key] = visits_by_day(site, span.first, span.last)
+        narrow = [(f.dimension, f.value) for f in filters]
+        memo[key] = {
+            day: [visit for visit in visits if _matches(visit, filters)]
+            for day, visits in visits_by_day(site, span.first, span.last, narrow).items()
+        }
     return memo[key]
 
 
@@ -183,44 +179,13 @@ def range_figures(site: SiteSnapshot, span: DateRange, filters: Sequence[Filter]
         for name in (*_FIGURES, "downloads", "outbounds", "searches", "stored_events"):
             setattr(total, name, getattr(total, name) + getattr(figures, name))
         raw_ids |= day_tally.total.consent_ids
-    total.visitors = _rolled_visitors(site.id, parts.rolled) + len(raw_ids)
-    if parts.rolled is not None and raw_ids:
-        total.visitors -= _seen_in(site.id, parts.rolled, raw_ids)
+    total.visitors = len(raw_ids)
+    if parts.rolled is not None:
+        first, last = parts.rolled.first, parts.rolled.last
+        total.visitors += visitors_between(site.id, first, last)
+        if raw_ids:  # a visitor of the raw days seen on a rolled day counts once
+            total.visitors -= seen_between(site.id, first, last, raw_ids)
     return total
-
-
-def _rolled_visitors(site_id: int, span: DateRange | None) -> int:
-    """Distinct consent ids over ``span``: each counts on its first day in the range."""
-    if span is None:
-        return 0
-    return int(
-        db.session.scalar(
-            select(func.count()).where(
-                VisitorDay.site_id == site_id,
-                VisitorDay.day.between(span.first, span.last),
-                or_(VisitorDay.prev_day.is_(None), VisitorDay.prev_day < span.first),
-            )
-        )
-        or 0
-    )
-
-
-def _seen_in(site_id: int, span: DateRange, consent_ids: set[str]) -> int:
-    """How many of ``consent_ids`` the visitor-day table has in ``span``."""
-    ids = sorted(consent_ids)
-    return sum(
-        int(
-            db.session.scalar(
-                select(func.count(func.distinct(VisitorDay.consent_id))).where(
-                    VisitorDay.site_id == site_id,
-                    VisitorDay.day.between(span.first, span.last),
-                    VisitorDay.consent_id.in_(ids[start : start + _CHUNK]),
-                )
-            )
-            or 0
-        )
-        for start in range(0, len(ids), _CHUNK)
-    )
 
 
 # --- dimension rows ------------------------------------------------------------------
@@ -359,8 +324,7 @@ def count_visitors(
         return
     sketches: dict[str, list[str]] = defaultdict(list)
     values = [row.value for row in pending]
-    for start in range(0, len(values), _CHUNK):
-        chunk = values[start : start + _CHUNK]
+    for chunk in chunks(values):
         queries = [
             select(DailyDimension.value, DailyDimension.sketch).where(
                 *_daily_rows(site.id, dimension, part),

@@ -4,6 +4,7 @@ a day (for the rollups, and for reports on days not rolled up yet or with filter
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
@@ -54,14 +55,49 @@ def local_hour(at: datetime, timezone: str) -> datetime:
     return local.replace(minute=0, second=0, microsecond=0, tzinfo=None)
 
 
-def visits_by_day(site: SiteSnapshot, first: date, last: date) -> dict[date, list[Visit]]:
+# Filters a column can narrow down in SQL before any visit is built: a visit has such a
+# value only if one of its rows carries it, so its sessions are a superset of the matches.
+_NARROWING = {
+    "country": Event.country,
+    "region": Event.region,
+    "city": Event.city,
+    "network": Event.network_org,
+    "browser": Event.browser,
+    "os": Event.os,
+    "device": Event.device,
+    "page": Event.path,
+    "download": Event.target,
+    "outbound": Event.target,
+    "search_term": SearchTerm.term,
+}
+
+
+def visits_by_day(
+    site: SiteSnapshot, first: date, last: date, narrow: Sequence[tuple[str, str]] = ()
+) -> dict[date, list[Visit]]:
     """The visits of each day from ``first`` to ``last`` (inclusive) that has any, from the
-    site's raw events and search terms."""
-    start, end = day_start(first, site.timezone), day_start(last + timedelta(days=1), site.timezone)
+    site's raw events and search terms. With ``narrow`` ((dimension, value) pairs), only
+    sessions with a row carrying each value are read (the caller still checks each visit)."""
+    start = day_start(first, site.timezone)
+    end = day_start(last + timedelta(days=1), site.timezone)
+    sessions = []
+    for dimension, value in narrow:
+        column = _NARROWING.get(dimension)
+        if column is not None:
+            table = column.class_
+            sessions.append(
+                select(table.session_id).where(
+                    table.site_id == site.id,
+                    table.received_at >= start,
+                    table.received_at < end,
+                    column == value,
+                )
+            )
     events: dict[date, list[Any]] = defaultdict(list)
     for row in db.session.execute(
         select(*_EVENT_SELECT)
         .where(Event.site_id == site.id, Event.received_at >= start, Event.received_at < end)
+        .where(*(Event.session_id.in_(query) for query in sessions))
         .order_by(Event.received_at, Event.id)
     ):
         events[local_day(row[0], site.timezone)].append(row)
@@ -72,6 +108,7 @@ def visits_by_day(site: SiteSnapshot, first: date, last: date) -> dict[date, lis
             SearchTerm.site_id == site.id,
             SearchTerm.received_at >= start,
             SearchTerm.received_at < end,
+            *(SearchTerm.session_id.in_(query) for query in sessions),
         )
         .order_by(SearchTerm.received_at, SearchTerm.id)
     ):

@@ -11,12 +11,11 @@ commit a moment after it). The collect endpoint does no rollup work at all.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import delete, func, select
 
 from app.clock import utcnow
 from app.extensions import db
@@ -26,7 +25,6 @@ from app.models.reporting import (
     DailyTotal,
     MonthlyDimension,
     RollupWatermark,
-    VisitorDay,
 )
 from app.reporting.facts import ALL_DIMENSIONS, DayTally, tally
 from app.reporting.raw import (
@@ -37,12 +35,12 @@ from app.reporting.raw import (
     visits_by_day,
 )
 from app.reporting.sketches import merged, sketch_of
+from app.reporting.visitor_days import chunks, replace_visitor_days
 from app.sites.snapshot import SiteSnapshot, load_site_snapshot
 
 # Events stamped before a run may still be committing in a group writer: the watermark
 # stays this far behind the clock, so their day is recomputed by the next run.
 SAFETY_MARGIN = timedelta(seconds=30)
-_CHUNK = 500
 
 
 def recompute_day(site: SiteSnapshot, day: date) -> DayTally:
@@ -61,9 +59,9 @@ def recompute_day(site: SiteSnapshot, day: date) -> DayTally:
     if figures.total.visits:
         db.session.execute(DailyTotal.__table__.insert(), [_total_row(site.id, day, figures)])
         rows = [_dimension_row(site.id, day, key, row) for key, row in figures.rows.items()]
-        for chunk in _chunks(rows, _CHUNK):
+        for chunk in chunks(rows):
             db.session.execute(DailyDimension.__table__.insert(), chunk)
-    _replace_visitor_days(site.id, day, figures.total.consent_ids)
+    replace_visitor_days(site.id, day, figures.total.consent_ids)
     db.session.commit()
     return figures
 
@@ -104,69 +102,6 @@ def _dimension_row(site_id: int, day: date, key: tuple[str, str], row: Any) -> d
         "events": row.events,
         "sketch": sketch_of(row.consent_ids),
     }
-
-
-def _replace_visitor_days(site_id: int, day: date, consent_ids: set[str]) -> None:
-    """Store the day's consent ids with the day each was seen before, and re-link the next
-    day of every id that came or went, so ``prev_day`` stays right whatever the order."""
-    where = (VisitorDay.site_id == site_id, VisitorDay.day == day)
-    before = set(db.session.scalars(select(VisitorDay.consent_id).where(*where)))
-    db.session.execute(delete(VisitorDay).where(*where))
-    rows = []
-    for chunk in _chunks(sorted(consent_ids), _CHUNK):
-        previous = dict(
-            db.session.execute(
-                select(VisitorDay.consent_id, func.max(VisitorDay.day))
-                .where(
-                    VisitorDay.site_id == site_id,
-                    VisitorDay.consent_id.in_(chunk),
-                    VisitorDay.day < day,
-                )
-                .group_by(VisitorDay.consent_id)
-            ).all()
-        )
-        rows += [
-            {"site_id": site_id, "day": day, "consent_id": c, "prev_day": previous.get(c)}
-            for c in chunk
-        ]
-    for chunk in _chunks(rows, _CHUNK):
-        db.session.execute(VisitorDay.__table__.insert(), chunk)
-    changed = sorted(before ^ consent_ids)
-    if changed:
-        _relink_next_days(site_id, day, changed)
-
-
-def _relink_next_days(site_id: int, day: date, consent_ids: list[str]) -> None:
-    earlier, later = aliased(VisitorDay), aliased(VisitorDay)
-    latest_before = (
-        select(func.max(earlier.day))
-        .where(
-            earlier.site_id == VisitorDay.site_id,
-            earlier.consent_id == VisitorDay.consent_id,
-            earlier.day < VisitorDay.day,
-        )
-        .scalar_subquery()
-    )
-    next_day = (
-        select(func.min(later.day))
-        .where(
-            later.site_id == VisitorDay.site_id,
-            later.consent_id == VisitorDay.consent_id,
-            later.day > day,
-        )
-        .scalar_subquery()
-    )
-    for chunk in _chunks(consent_ids, _CHUNK):
-        db.session.execute(
-            update(VisitorDay)
-            .where(
-                VisitorDay.site_id == site_id,
-                VisitorDay.consent_id.in_(chunk),
-                VisitorDay.day == next_day,
-            )
-            .values(prev_day=latest_before)
-            .execution_options(synchronize_session=False)
-        )
 
 
 _MONTH_SUMS = ("visits", "pageviews", "bounces", "duration_s", "engaged_ms")
@@ -222,7 +157,7 @@ def recompute_month(site: SiteSnapshot, month: date) -> None:
                 "sketch": merged(found) if found else None,
             }
         )
-    for chunk in _chunks(rows, _CHUNK):
+    for chunk in chunks(rows):
         db.session.execute(MonthlyDimension.__table__.insert(), chunk)
     db.session.commit()
 
@@ -238,11 +173,6 @@ def _finished_months(days: Sequence[date], before: date | None, final: date | No
         months.add(month)
         month = month_end(month) + timedelta(days=1)
     return sorted(month for month in months if month_end(month) <= final)
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 # --- which days to recompute -------------------------------------------------------

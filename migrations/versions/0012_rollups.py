@@ -101,6 +101,16 @@ def upgrade():
             "site_id", "day", "consent_id", name=op.f("pk_rollup_visitor_days")
         ),
     )
+    op.create_table(
+        "rollup_visitor_day_counts",
+        *_site("rollup_visitor_day_counts"),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("prev_day", sa.Date(), nullable=False),
+        sa.Column("visitors", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "site_id", "day", "prev_day", name=op.f("pk_rollup_visitor_day_counts")
+        ),
+    )
     op.create_index(
         "ix_rollup_visitor_days_range", "rollup_visitor_days", ["site_id", "day", "prev_day"]
     )
@@ -114,6 +124,7 @@ def upgrade():
 def downgrade():
     op.drop_index("ix_rollup_visitor_days_consent", table_name="rollup_visitor_days")
     op.drop_index("ix_rollup_visitor_days_range", table_name="rollup_visitor_days")
+    op.drop_table("rollup_visitor_day_counts")
     op.drop_table("rollup_visitor_days")
     op.drop_table("rollup_monthly_dimensions")
     op.drop_table("rollup_daily_dimensions")

@@ -20,6 +20,7 @@ from app.models.reporting import (
     MonthlyDimension,
     RollupWatermark,
     VisitorDay,
+    VisitorDayCount,
 )
 from app.privacy.service import erase_subject, export_subject
 from app.reporting import rollup, service
@@ -30,7 +31,7 @@ from app.sites.registry import create_site
 from app.subjects import Subject
 from tests.reporting.helpers import DAY, at, days, event, query, snapshot, store
 
-ROLLUP_TABLES = (DailyTotal, DailyDimension, MonthlyDimension, VisitorDay)
+ROLLUP_TABLES = (DailyTotal, DailyDimension, MonthlyDimension, VisitorDay, VisitorDayCount)
 PAGES = ("/", "/pricing", "/blog/a", "/blog/b", "/docs", "/signup")
 REFERRERS = (None, "https://www.google.com", "https://t.co", "https://news.example.net")
 
