@@ -35,7 +35,7 @@ from app.reporting.raw import (
     visits_by_day,
 )
 from app.reporting.sketches import merged, sketch_of
-from app.reporting.visitor_days import chunks, replace_visitor_days
+from app.reporting.visitor_days import insert_rows, replace_visitor_days
 from app.sites.snapshot import SiteSnapshot, load_site_snapshot
 
 # Events stamped before a run may still be committing in a group writer: the watermark
@@ -57,10 +57,9 @@ def recompute_day(site: SiteSnapshot, day: date) -> DayTally:
         )
     )
     if figures.total.visits:
-        db.session.execute(DailyTotal.__table__.insert(), [_total_row(site.id, day, figures)])
+        insert_rows(DailyTotal.__table__, [_total_row(site.id, day, figures)])
         rows = [_dimension_row(site.id, day, key, row) for key, row in figures.rows.items()]
-        for chunk in chunks(rows):
-            db.session.execute(DailyDimension.__table__.insert(), chunk)
+        insert_rows(DailyDimension.__table__, rows)
     replace_visitor_days(site.id, day, figures.total.consent_ids)
     db.session.commit()
     return figures
@@ -157,8 +156,7 @@ def recompute_month(site: SiteSnapshot, month: date) -> None:
                 "sketch": merged(found) if found else None,
             }
         )
-    for chunk in chunks(rows):
-        db.session.execute(MonthlyDimension.__table__.insert(), chunk)
+    insert_rows(MonthlyDimension.__table__, rows)
     db.session.commit()
 
 

@@ -13,11 +13,12 @@ from collections.abc import Iterator, Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.orm import aliased
 
 from app.extensions import db
 from app.models.reporting import NEVER_SEEN, VisitorDay, VisitorDayCount
+from app.storage import BulkInsert
 
 _CHUNK = 500
 
@@ -46,8 +47,7 @@ def replace_visitor_days(site_id: int, day: date, consent_ids: set[str]) -> None
             {"site_id": site_id, "day": day, "consent_id": c, "prev_day": previous.get(c)}
             for c in chunk
         ]
-    for chunk in chunks(rows):
-        db.session.execute(VisitorDay.__table__.insert(), chunk)
+    insert_rows(VisitorDay.__table__, rows)
     changed = sorted(before ^ consent_ids)
     relinked = _relink_next_days(site_id, day, changed) if changed else set()
     _recount(site_id, {day} | relinked)
@@ -108,8 +108,7 @@ def _recount(site_id: int, days: set[date]) -> None:
             {"site_id": site_id, "day": d, "prev_day": prev or NEVER_SEEN, "visitors": n}
             for d, prev, n in counts
         ]
-        for part in chunks(rows):
-            db.session.execute(VisitorDayCount.__table__.insert(), part)
+        insert_rows(VisitorDayCount.__table__, rows)
 
 
 def visitors_between(site_id: int, first: date, last: date) -> int:
@@ -140,6 +139,16 @@ def seen_between(site_id: int, first: date, last: date, consent_ids: set[str]) -
             or 0
         )
     return found
+
+
+def insert_rows(table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` in the session's transaction through the storage's prepared bulk
+    insert (multi-row statements, no per-row statement work)."""
+    if not rows:
+        return
+    connection = db.session.connection()
+    insert = BulkInsert(table, connection.dialect)
+    insert.execute(connection.connection.cursor(), insert.params(rows))
 
 
 def chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
