@@ -78,7 +78,7 @@ class DailyDimension(_DayFigures, db.Model):
     sketch: Mapped[str | None] = mapped_column(Text)
 
 
-class MonthlyDimension(db.Model):
+class MonthlyDimension(_DayFigures, db.Model):
     """The daily rows of a finished month added up, so a long range reads a row per month
     and value. ``visitors`` is the sum of the days' visitors and ``max_day_visitors`` the
     largest (the bounds of the true count); ``sketch`` is the days' sketches merged."""
@@ -91,14 +91,8 @@ class MonthlyDimension(db.Model):
     dimension: Mapped[str] = mapped_column(String(16), primary_key=True)
     month: Mapped[date] = mapped_column(Date, primary_key=True)  # its first day
     value: Mapped[str] = mapped_column(String(MAX_VALUE), primary_key=True)
-    visitors: Mapped[int] = mapped_column(Integer, default=0)
     max_day_visitors: Mapped[int] = mapped_column(Integer, default=0)
     days: Mapped[int] = mapped_column(Integer, default=0)
-    visits: Mapped[int] = mapped_column(Integer, default=0)
-    pageviews: Mapped[int] = mapped_column(Integer, default=0)
-    bounces: Mapped[int] = mapped_column(Integer, default=0)
-    duration_s: Mapped[int] = mapped_column(BigInteger, default=0)
-    engaged_ms: Mapped[int] = mapped_column(BigInteger, default=0)
     entries: Mapped[int] = mapped_column(Integer, default=0)
     exits: Mapped[int] = mapped_column(Integer, default=0)
     events: Mapped[int] = mapped_column(Integer, default=0)
