@@ -45,6 +45,7 @@ SAFETY_MARGIN = timedelta(seconds=30)
 
 def recompute_day(site: SiteSnapshot, day: date) -> DayTally:
     """Replace the rollup rows of ``site`` on ``day`` with figures from its raw events."""
+    _lock_site(site.id)
     figures = tally(visits_by_day(site, day, day).get(day, []))
     db.session.execute(
         delete(DailyTotal).where(DailyTotal.site_id == site.id, DailyTotal.day == day)
@@ -63,6 +64,15 @@ def recompute_day(site: SiteSnapshot, day: date) -> DayTally:
     replace_visitor_days(site.id, day, figures.total.consent_ids)
     db.session.commit()
     return figures
+
+
+def _lock_site(site_id: int) -> None:
+    """Serialise rollup writers of one site until the transaction ends, so two overlapping
+    timer runs replace a day's rows one after the other instead of one failing on the
+    other's keys. SQLite has a single writer lock already."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        key = func.hashtext(f"heedful-rollup:{site_id}")
+        db.session.execute(select(func.pg_advisory_xact_lock(key)))
 
 
 def _total_row(site_id: int, day: date, figures: DayTally) -> dict[str, Any]:
@@ -109,6 +119,7 @@ _MONTH_SUMS += ("entries", "exits", "events")
 
 def recompute_month(site: SiteSnapshot, month: date) -> None:
     """Replace the monthly rows of ``month`` (its first day) with its daily rows added up."""
+    _lock_site(site.id)
     last = month_end(month)
     in_month = (
         DailyDimension.site_id == site.id,
