@@ -179,6 +179,31 @@ def demo(events: int, seed: int | None) -> None:
     click.echo(json.dumps(summary, sort_keys=True))
 
 
+@heedful.command("rollup")
+@click.option("--rebuild", is_flag=True, help="Recompute every day from the raw events.")
+@click.option("--site", "site_key", default=None, help="Only this site (with --rebuild).")
+@click.option(
+    "--since", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="First day to rebuild."
+)
+def rollup(rebuild: bool, site_key: str | None, since: Any) -> None:
+    """Bring the report rollups up to date (safe from cron every minute)."""
+    from app.reporting import rollup as rollups
+
+    if not rebuild:
+        if site_key or since:
+            _fail("--site and --since go with --rebuild")
+        click.echo(json.dumps({"days": rollups.bring_up_to_date()}, sort_keys=True))
+        return
+    try:
+        plan = rollups.rebuild_plan(site_key, since.date() if since else None)
+    except LookupError as exc:
+        _fail(str(exc))
+    total = sum(len(days) for _, days in plan)
+    with click.progressbar(length=total, label="Rebuilding rollups") as bar:
+        done = rollups.rebuild(plan, progress=bar.update)
+    click.echo(json.dumps({"rebuilt_days": done, "sites": len(plan)}))
+
+
 @geoip_group.command("update")
 @click.option("--npm", default="npm", show_default=True, help="The npm executable to fetch with.")
 def geoip_update(npm: str) -> None:

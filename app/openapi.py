@@ -20,6 +20,7 @@ SPEC_MODULES = (
     "app.privacy.openapi",
     "app.collection.openapi",
     "app.email.openapi",
+    "app.reporting.openapi",
 )
 
 # What ``app.http.require_str`` refuses: C0 control characters and DEL.

@@ -74,7 +74,7 @@ def test_each_holder_finds_its_rows_by_the_key_it_declares(app: Flask) -> None:
 def test_a_consent_id_alone_runs_no_email_holder(app: Flask) -> None:
     with app.app_context():
         exported = export_subject(Subject.of_consent("no-such-consent-id"))
-    assert set(exported) == {"consent_records", "events", "search_terms", "visits"}
+    assert set(exported) == {"consent_records", "events", "search_terms", "visits", "visitor_days"}
 
 
 def _recipient_rows(campaign: int, recipient: int) -> None:

@@ -2,6 +2,7 @@
 
 from app.models import analytics as _analytics  # noqa: F401
 from app.models import email as _email  # noqa: F401
+from app.models import reporting as _reporting  # noqa: F401
 from app.models.account import ROLES, ApiToken, User
 from app.models.append_only import AppendOnlyError
 from app.models.audit import AuditEntry
