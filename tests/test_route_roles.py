@@ -20,6 +20,7 @@ from tests.helpers import add_user, fast_argon2, login  # noqa: F401
 PUBLIC: dict[str, str] = {
     "assets.banner_asset": "static files of the consent banner, embedded on customer sites",
     "page_assets.page_asset": "static CSS of the console and demo pages, the login page too",
+    "page_assets.vendor_asset": "the libraries those pages load (Chart.js), with their licences",
     "admin.login": "the sign-in page itself",
     "consent_api.get_policy": "the banner reads a site's policy before anyone consents",
     "consent_api.post_consent": "a visitor records a choice; the consent id is its secret",
