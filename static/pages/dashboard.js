@@ -169,6 +169,57 @@
     });
   }
 
+  function tabs(root) {
+    // A panel of several tables (top, entry and exit pages...) shows one at a time, as
+    // tabs; without this script they are simply listed one after the other.
+    root.querySelectorAll(".panel").forEach(function (panel) {
+      var parts = panel.querySelectorAll(":scope > .subpanel");
+      if (parts.length < 2) {
+        return;
+      }
+      var list = document.createElement("div");
+      list.setAttribute("role", "tablist");
+      list.setAttribute("aria-label", panel.querySelector("h2").textContent.trim());
+      var buttons = Array.prototype.map.call(parts, function (part, index) {
+        var tab = document.createElement("button");
+        tab.type = "button";
+        tab.id = part.id + "-tab";
+        tab.textContent = part.dataset.title;
+        tab.setAttribute("role", "tab");
+        tab.setAttribute("aria-controls", part.id);
+        part.setAttribute("role", "tabpanel");
+        part.setAttribute("aria-labelledby", tab.id);
+        list.appendChild(tab);
+        tab.addEventListener("click", function () { select(index, false); });
+        return tab;
+      });
+      function select(chosen, focus) {
+        buttons.forEach(function (tab, index) {
+          var selected = index === chosen;
+          tab.setAttribute("aria-selected", String(selected));
+          tab.tabIndex = selected ? 0 : -1;
+          parts[index].hidden = !selected;
+        });
+        if (focus) {
+          buttons[chosen].focus();
+        }
+      }
+      list.addEventListener("keydown", function (event) {
+        var current = buttons.indexOf(document.activeElement);
+        var moves = {
+          ArrowRight: current + 1, ArrowLeft: current - 1, Home: 0, End: buttons.length - 1
+        };
+        if (current < 0 || !(event.key in moves)) {
+          return;
+        }
+        event.preventDefault();
+        select((moves[event.key] + buttons.length) % buttons.length, true);
+      });
+      parts[0].insertAdjacentElement("beforebegin", list);
+      select(0, false);
+    });
+  }
+
   function copyButtons(root) {
     root.querySelectorAll("button[data-copy]").forEach(function (button) {
       var source = document.getElementById(button.dataset.copy);
@@ -192,6 +243,7 @@
     localise(main);
     main.querySelectorAll(".chart[data-for]").forEach(drawChart);
     clickableRows(main);
+    tabs(main);
     copyButtons(main);
   }
 
