@@ -28,7 +28,8 @@ bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
 # The dashboard is for the people who read reports: the roles the reports API admits.
 READERS = ("marketing", "finance")
-# The consent report's per-day figures besides decisions and grants, in CSV order.
+# The consent report's per-day decisions by method, and its figures besides decisions
+# and grants, in CSV order.
 DECISIONS = ("accept_all", "reject_all", "custom")
 CONSENT_SHARES = ("gpc_share", "withdrawals", "dropped_events", "unseen_share")
 CSV_REPORTS = ("overview", "timeseries", "consent", "email")
@@ -144,7 +145,6 @@ def page() -> str | tuple[str, int]:
             (label, links.preset(params), view.is_current_preset(args, params))
             for label, params in view.presets(view.site_today(site))
         ],
-        range_label=view.range_label(query.range.first, query.range.last),
         previous_range=query.range.previous(),
         custom={"from": args.get("from", ""), "to": args.get("to", "")},
     )
@@ -179,7 +179,6 @@ def details(dimension: str) -> str | tuple[str, int]:
         links=view.Links(site.key, request.args, query.filters),
         query=query,
         breakdown=service.breakdown(site, query, dimension),
-        range_label=view.range_label(query.range.first, query.range.last),
         error=None,
     )
 

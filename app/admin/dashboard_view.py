@@ -324,8 +324,3 @@ def site_has_events(site_id: int) -> bool:
     """Whether anything was ever collected for the site (the empty state's question)."""
     found = db.session.scalar(select(Event.id).where(Event.site_id == site_id).limit(1))
     return found is not None
-
-
-def range_label(first: date | str, last: date | str) -> str:
-    first, last = (d if isinstance(d, str) else d.isoformat() for d in (first, last))
-    return first if first == last else f"{first} – {last}"
