@@ -79,7 +79,7 @@
         borderColor: colour,
         backgroundColor: colour,
         pointRadius: 0,
-        tension: 0.2
+        tension: 0
       };
     });
     Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
@@ -134,7 +134,11 @@
           y: {
             stacked: stacked,
             beginAtZero: true,
-            ticks: { callback: function (value) { return formatFigure(kind, value); } }
+            ticks: {
+              // Counts are whole: no 1.5 visitors on the axis.
+              precision: kind === "count" ? 0 : undefined,
+              callback: function (value) { return formatFigure(kind, value); }
+            }
           }
         },
         plugins: {
