@@ -21,7 +21,7 @@ from app.admin.dashboard_view import change, format_figure
 from tests.collection.helpers import collect, pageview
 from tests.conftest import SITE_ORIGIN, give_consent
 from tests.fixtures_geo import build_asn_db, build_city_db
-from tests.helpers import add_user, extra_app, fast_argon2, login  # noqa: F401
+from tests.helpers import add_user, fast_argon2, login  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("fast_argon2")
 
@@ -40,27 +40,33 @@ def geo_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return build_city_db(folder / "city.mmdb"), build_asn_db(folder / "asn.mmdb")
 
 
-def seed_traffic(app: Flask, database_url: str, site: str, geo_files: tuple[Path, Path]) -> None:
+@pytest.fixture
+def located(
+    app: Flask, geo_files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Flask]:
+    """The app, locating addresses with the fixture GeoIP databases for the test."""
+    from app.enrichment.geo import GeoReaders
+
+    readers = GeoReaders(*(str(path) for path in geo_files))
+    monkeypatch.setitem(app.extensions, "heedful_geo", readers)
+    yield app
+    readers.close()
+
+
+def seed_traffic(app: Flask, site: str) -> None:
     """Page views of VISITORS, through the real consent and collect endpoints."""
-    city, asn = geo_files
-    with extra_app(
-        database_url,
-        app.instance_path,
-        HEEDFUL_GEOIP_CITY_DB=str(city),
-        HEEDFUL_GEOIP_ASN_DB=str(asn),
-    ) as located:
-        client = located.test_client()
-        for address, (_, paths) in VISITORS.items():
-            consent_id = give_consent(client, site)["consent_id"]
-            events = [pageview(SITE_ORIGIN + path) for path in paths]
-            answer = collect(client, consent_id, events, environ_base={"REMOTE_ADDR": address})
-            assert answer.status_code == 202
-            assert answer.get_json()["accepted"] == len(paths)
+    client = app.test_client()
+    for address, (_, paths) in VISITORS.items():
+        consent_id = give_consent(client, site)["consent_id"]
+        events = [pageview(SITE_ORIGIN + path) for path in paths]
+        answer = collect(client, consent_id, events, environ_base={"REMOTE_ADDR": address})
+        assert answer.status_code == 202
+        assert answer.get_json()["accepted"] == len(paths)
 
 
 @pytest.fixture
-def traffic(app: Flask, database_url: str, site: str, geo_files: tuple[Path, Path]) -> str:
-    seed_traffic(app, database_url, site, geo_files)
+def traffic(located: Flask, site: str) -> str:
+    seed_traffic(located, site)
     return site
 
 

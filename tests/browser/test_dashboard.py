@@ -19,6 +19,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("fast_argon2")]
 
 # Shared fixtures, re-exported so pytest finds them in this module.
 geo_files = pages.geo_files
+located = pages.located
 
 MARKETER = "dashboard-marketer@example.com"
 PASSWORD = "correct horse 1"
@@ -59,9 +60,9 @@ def assert_charts_drawn(page: Page) -> None:
 
 
 @pytest.fixture
-def signed_in(app, live_server, database_url, site, geo_files, page: Page) -> Console:
-    pages.seed_traffic(app, database_url, site, geo_files)
-    return sign_in(app, live_server, page)
+def signed_in(located, live_server, site, page: Page) -> Console:
+    pages.seed_traffic(located, site)
+    return sign_in(located, live_server, page)
 
 
 def sign_in(app, live_server, page: Page) -> Console:
