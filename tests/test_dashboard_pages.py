@@ -262,3 +262,37 @@ def test_figures_and_changes_read_plainly() -> None:
     assert change("visitors", 120, 100).text == "up 20 % from the previous period"
     assert change("bounce_rate", 0.4, 0.5).text == "down 10.0 points from the previous period"
     assert change("visits", 5, 0).direction == "new"
+
+
+def test_the_email_panel_shows_sends_opens_and_both_rates(
+    app: Flask, marketer: FlaskClient, traffic: str
+) -> None:
+    from tests.email.conftest import THUNDERBIRD, Email, role_headers
+
+    email = Email(app.test_client(), role_headers(app, "marketing"), traffic)
+    campaign = email.campaign("Winter sale")
+    links = [
+        email.links(campaign, email.recipient(f"r{n}@example.com", tracking=True)) for n in range(2)
+    ]
+    opened = app.test_client().get(
+        urlsplit(links[0]["url"]).path, headers={"User-Agent": THUNDERBIRD}
+    )
+    assert opened.status_code == 200
+
+    html = marketer.get(DASHBOARD, query_string={"site": traffic}).get_data(as_text=True)
+    panel = html[html.index('id="panel-email"') :]
+    assert "Winter sale" in panel[: panel.index("</table>")]
+    rows = csv_rows(marketer.get(f"{DASHBOARD}email.csv", query_string={"site": traffic}))
+    (row,) = [dict(zip(rows[0], values, strict=True)) for values in rows[1:]]
+    assert row["name"] == "Winter sale" and row["tracked_sends"] == "2"
+    assert row["unique_human_opens"] == "1" and row["open_rate"] == "0.5"
+    assert row["open_rate_with_machine"] == "0.5"  # no Apple Mail Privacy Protection here
+
+
+def test_the_rate_with_machine_opens_counts_apple_privacy_recipients() -> None:
+    from app.admin.dashboard_view import open_rate_with_machine
+
+    campaign = {"tracked_sends": 10, "human_eligible": 6, "unique_human_opens": 3}
+    assert open_rate_with_machine(campaign) == 0.7  # 3 people and 4 Apple-only recipients
+    assert open_rate_with_machine({"tracked_sends": 0}) is None
+    assert open_rate_with_machine({"open_rate_with_machine": 0.25}) == 0.25

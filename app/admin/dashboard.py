@@ -109,6 +109,7 @@ def _page_context(sites: list[tuple[str, str]], site: SiteSnapshot) -> dict[str,
         "metric_kinds": view.METRIC_KINDS,
         "panel_columns": view.panel_columns,
         "detail_columns": view.detail_columns,
+        "open_rate_with_machine": view.open_rate_with_machine,
         "snippet_url": url_for("assets.banner_asset", name="heedful.js", _external=True),
     }
 
@@ -229,12 +230,16 @@ def _csv_rows(site: SiteSnapshot, table: str, query: ReportQuery) -> Iterable[li
         fields = (
             "campaign_id", "name", "sent_at", "sends_known", "tracked_sends", "human_eligible",
             "unique_human_opens", "total_human_opens", "machine_opens", "unknown_opens",
-            "open_rate", "open_rate_with_machine",
+            "open_rate",
         )  # fmt: skip
-        yield [*fields, *(f"read_time_{b}" for b in buckets)]
+        yield [*fields, "open_rate_with_machine", *(f"read_time_{b}" for b in buckets)]
         for campaign in report.get("campaigns", []):
             read_time = campaign.get("read_time") or {}
-            yield [*(campaign.get(f) for f in fields), *(read_time.get(b) for b in buckets)]
+            yield [
+                *(campaign.get(f) for f in fields),
+                view.open_rate_with_machine(campaign),
+                *(read_time.get(b) for b in buckets),
+            ]
     else:
         columns = view.detail_columns(table)
         breakdown = service.breakdown(site, query, table)

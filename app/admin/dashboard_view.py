@@ -320,6 +320,20 @@ def flag(country: Any) -> str:
     return "".join(chr(0x1F1E6 + ord(letter) - ord("A")) for letter in country.upper())
 
 
+def open_rate_with_machine(campaign: Mapping[str, Any]) -> float | None:
+    """The open rate as most tools report it, machine opens included: recipients seen only
+    through Apple Mail Privacy Protection (whose mail app fetches every image on delivery)
+    count as openers. The email report leaves them out of its own rate; it knows them as
+    tracked sends that are not human-eligible."""
+    if "open_rate_with_machine" in campaign:
+        return campaign["open_rate_with_machine"]
+    tracked = campaign.get("tracked_sends") or 0
+    if not tracked:
+        return None
+    machine_only = tracked - (campaign.get("human_eligible") or 0)
+    return round(((campaign.get("unique_human_opens") or 0) + machine_only) / tracked, 4)
+
+
 def site_has_events(site_id: int) -> bool:
     """Whether anything was ever collected for the site (the empty state's question)."""
     found = db.session.scalar(select(Event.id).where(Event.site_id == site_id).limit(1))
