@@ -93,6 +93,15 @@ def test_a_marketer_reads_filters_and_downloads(signed_in: Console, site: str, t
     assert series.locator("tbody tr").count() == 7
     assert serious_violations(page) == []
 
+    # One day is charted by the hour.
+    page.get_by_role("link", name="Today").click()
+    page.wait_for_url(lambda url: "period=day" in url)
+    assert page.locator("#chart-heading").inner_text() == "Visitors per hour"
+    assert page.locator("#series-table tbody tr").count() == 24
+    assert_charts_drawn(page)
+    page.get_by_role("link", name="7 days").click()
+    page.wait_for_url(lambda url: "period=7d" in url)
+
     # Another metric switches the chart.
     page.locator(".figures").get_by_role("link", name="Page views").click()
     page.wait_for_url(lambda url: "metric=pageviews" in url)
@@ -122,6 +131,13 @@ def test_a_marketer_reads_filters_and_downloads(signed_in: Console, site: str, t
         rows = list(csv.reader(file))
     assert rows[0][:2] == ["value", "visitors"]
     assert sorted((row[0], row[1]) for row in rows[1:]) == [("/", "1"), ("/pricing", "1")]
+
+    # A details page lists the whole breakdown, under the same filter.
+    page.get_by_role("link", name="All countries").click()
+    page.wait_for_url(lambda url: "/details/country" in url)
+    assert panel_values(page, "country") == ["🇩🇪 DE"]
+    assert serious_violations(page) == []
+    page.go_back()
 
     # The chip removes the filter again.
     page.get_by_role("link", name="Remove filter Country = DE").click()
