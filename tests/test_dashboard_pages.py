@@ -128,6 +128,12 @@ def test_the_dashboard_shows_figures_chart_and_every_panel(
     assert sorted(table_values(html, "country")) == ["DE", "FR", "GB"]
     assert set(table_values(html, "page")) == {"/", "/pricing", "/blog"}
     assert 'aria-current="page">7 days<' in html
+    # Consent coverage: a column per category the policy asks about, in every row.
+    consent = html[html.index('id="consent-table"') :]
+    consent = consent[: consent.index("</table>")]
+    assert "Granting analytics" in consent
+    header, *rows = re.findall(r"<tr>(.*?)</tr>", consent, flags=re.S)
+    assert rows and all(row.count("<td") == header.count("<th") - 1 for row in rows)
     # Every figure is compared with the previous period, in words for screen readers.
     assert len(re.findall(r'class="visually-hidden">[^<]*previous period<', html)) == 6
 
