@@ -4,6 +4,7 @@ chart drawn, filter by a country row, download a CSV, and axe finds nothing seri
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -154,3 +155,24 @@ def test_an_empty_site_offers_its_snippet(app, live_server, site, page: Page):
     assert page.get_by_role("button", name="Copy the snippet").is_visible()
     assert serious_violations(page) == []
     assert watched.violations() == []
+
+
+def test_figures_and_dates_follow_the_readers_locale(located, live_server, site, browser):
+    pages.seed_traffic(located, site)
+    context = browser.new_context(locale="de-DE")
+    try:
+        page = context.new_page()
+        sign_in(located, live_server, page)
+        page.goto(live_server.url + f"/admin/dashboard/?site={site}&period=7d")
+        per_visit = page.locator(".figures li", has_text="Views per visit").locator("data")
+        # 5 page views over 3 visits: 1.67 in English, 1,67 in German.
+        assert per_visit.get_attribute("value").startswith("1.6")
+        assert per_visit.inner_text().startswith("1,6")
+        first_day = page.locator(".period time").first
+        # German day.month.year ("01.12.2026"), not the server's ISO "2026-12-01".
+        year, month, day = first_day.get_attribute("datetime").split("-")
+        assert re.fullmatch(
+            rf"0?{int(day)}\.( ?\w+\.?|0?{int(month)}\.) ?{year}", first_day.inner_text()
+        )
+    finally:
+        context.close()
