@@ -1,4 +1,5 @@
-"""The console's and the demo's own stylesheets and scripts, served from ``static/pages/``.
+"""The console's and the demo's own stylesheets and scripts, served from ``static/pages/``,
+and the libraries they use, vendored with their licences in ``static/vendor/``.
 
 They live in files rather than in the templates so that the pages' Content-Security-Policy
 can forbid inline script and style (see ``app/security_headers.py``).
@@ -11,7 +12,12 @@ from flask import Blueprint, Response, abort, send_from_directory
 from app.assets import ROOT
 
 PAGES_DIR = ROOT / "static" / "pages"
-NAMES = frozenset({"console.css", "demo.css", "demo.js", "demo-gate.js"})
+NAMES = frozenset(
+    {"console.css", "demo.css", "demo.js", "demo-gate.js", "dashboard.css", "dashboard.js"}
+)
+VENDOR_DIR = ROOT / "static" / "vendor"
+# Chart.js (MIT, static/vendor/chartjs/LICENSE.md): the dashboard's charts.
+VENDOR_NAMES = frozenset({"chartjs/chart.umd.min.js"})
 
 bp = Blueprint("page_assets", __name__)
 
@@ -22,3 +28,10 @@ def page_asset(name: str) -> Response:
     if name not in NAMES:
         abort(404)
     return send_from_directory(PAGES_DIR, name, max_age=300)
+
+
+@bp.get("/static/vendor/<path:name>")
+def vendor_asset(name: str) -> Response:
+    if name not in VENDOR_NAMES:
+        abort(404)
+    return send_from_directory(VENDOR_DIR, name, max_age=300)

@@ -20,6 +20,7 @@ from tests.helpers import add_user, fast_argon2, login  # noqa: F401
 PUBLIC: dict[str, str] = {
     "assets.banner_asset": "static files of the consent banner, embedded on customer sites",
     "page_assets.page_asset": "static CSS of the console and demo pages, the login page too",
+    "page_assets.vendor_asset": "the libraries those pages load (Chart.js), with their licences",
     "admin.login": "the sign-in page itself",
     "consent_api.get_policy": "the banner reads a site's policy before anyone consents",
     "consent_api.post_consent": "a visitor records a choice; the consent id is its secret",
@@ -57,6 +58,11 @@ def test_the_public_list_names_only_real_endpoints(app: Flask) -> None:
 ROLES = ["admin", "marketing", "finance", None]  # None: nobody signed in, no token
 PAIRS: dict[str, tuple[tuple[str, str], str, tuple[str, ...]]] = {
     "sites": (("GET", "/api/v1/sites"), "/admin/", ("marketing", "finance")),
+    "dashboard": (
+        ("GET", "/api/v1/reports/{site}/email"),
+        "/admin/dashboard/?site={site}",
+        ("marketing", "finance"),
+    ),
     "email report": (
         ("GET", "/api/v1/email/campaigns/{campaign}"),
         "/admin/email/campaigns/{campaign}",
@@ -96,7 +102,7 @@ def test_api_and_page_agree_on_each_role(
     app: Flask, client: FlaskClient, site: str, campaign: int, role: str | None, pair: str
 ) -> None:
     (method, api_path), page_path, admitted = PAIRS[pair]
-    api_path, page_path = (p.format(campaign=campaign) for p in (api_path, page_path))
+    api_path, page_path = (p.format(campaign=campaign, site=site) for p in (api_path, page_path))
     allowed = role is not None and (role == "admin" or role in admitted)
 
     api = _call_api(client, method, api_path, site, headers=_bearer(app, role))
@@ -126,7 +132,7 @@ def test_a_session_reads_the_api_as_its_role(
     for pair, ((method, path), _, admitted) in PAIRS.items():
         if method != "GET":
             continue
-        status = client.get(path.format(campaign=campaign)).status_code
+        status = client.get(path.format(campaign=campaign, site=site)).status_code
         assert status == (200 if role == "admin" or role in admitted else 403), pair
 
 

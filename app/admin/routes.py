@@ -11,12 +11,15 @@ from werkzeug.wrappers import Response
 
 from app.accounts.auth import require_role
 from app.accounts.service import authenticate, login_limit_key
+from app.admin.dashboard import bp as dashboard_bp
 from app.admin.forms import LoginForm
 from app.extensions import db, limiter
 from app.models import Site
 from app.models.account import ROLES
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+# The dashboard lives in its own module; nested, its pages share /admin and its templates.
+bp.register_blueprint(dashboard_bp)
 
 
 def _safe_next(target: str | None) -> str:
