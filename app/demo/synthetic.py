@@ -37,7 +37,7 @@ from app.sites.snapshot import SiteSnapshot, site_snapshot
 CHUNK_EVENTS = 20_000
 BOT_SHARE = 0.04
 GPC_SHARE = 0.1
-RETURN_SHARE = 0.35
+RETURN_SHARE = 0.3
 WITHDRAW_SHARE = 0.04
 
 
@@ -142,7 +142,7 @@ class DemoTraffic:
         ended = self.visit(visitor, arrival, index)
         days = len(self.shape.days)
         if rng.random() < RETURN_SHARE:
-            for _ in range(rng.randint(1, 4)):
+            for _ in range(rng.randint(1, 3)):
                 later = index + 1 + int(rng.expovariate(1 / 6))
                 if later < days:
                     self.later[later].append(("visit", visitor))
@@ -161,7 +161,7 @@ class DemoTraffic:
         ping with any clicks; returns when it ended."""
         rng, origin = self.rng, self.origin
         referrer, landing = self._entry(index)
-        count = pages or 1 + min(int(rng.expovariate(0.7)), 9)
+        count = pages or 1 + min(int(rng.expovariate(0.9)), 7)
         for number in range(count):
             if number == 0:
                 path, title = landing

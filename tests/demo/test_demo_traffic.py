@@ -69,11 +69,12 @@ def test_demo_spreads_consented_traffic_over_the_days(app, demo_site, ctx):
     assert summary["days"] == 60 and summary["events"] >= 4000
     assert summary["accepted"] + summary["dropped"] == summary["events"]
     assert db.session.scalar(select(func.count()).select_from(Event)) == summary["accepted"]
-    drops = dict(
-        db.session.execute(
+    drops = {
+        reason: count
+        for reason, count in db.session.execute(
             select(DailyCount.reason, func.sum(DailyCount.count)).group_by(DailyCount.reason)
         )
-    )
+    }
     assert drops == {"bot": summary["dropped_bot"], "consent": summary["dropped_consent"]}
     assert drops["bot"] > 0 and drops["consent"] > 0
 

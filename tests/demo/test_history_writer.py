@@ -63,8 +63,8 @@ def _columns(row: Event | SearchTerm) -> dict[str, object]:
 
 
 def test_rows_are_those_collect_stores_for_the_same_batch(app, site, ctx):
-    now = utcnow()
     record, snapshot = record_consent(_request())
+    now = utcnow()
     collect(snapshot, Batch(SITE_KEY, record.consent_id, EVENTS), HUMAN, now)
     writer = _writer()
     past = new_consent_id()
