@@ -31,6 +31,7 @@ from sqlalchemy import MetaData, Table
 from app.collection.batches import COLLECT, CollectedRows
 from app.collection.rows import Row, batch_rows
 from app.collection.service import CATEGORY, pages_on_site
+from app.collection.urls import PageUrl
 from app.collection.validation import Batch, RawEvent
 from app.collection.visits import SESSION_GAP
 from app.consent.cache import ConsentState
@@ -57,6 +58,8 @@ _RECORDS = Table(
     *(column._copy() for column in ConsentRecord.__table__.columns if column.key != "id"),
 )
 # Records first, then the rows ``collect`` writes, in its plan's modes.
+# Distinct batches of page and link URLs whose check is remembered (then forgotten).
+CHECKED_URLS = 4096
 HISTORY = WritePlan((TableWrite("records", _RECORDS), *COLLECT.writes))
 
 
@@ -142,6 +145,9 @@ class HistoryWriter:
         # A choice's columns depend on the site's policy and on the choice alone: each
         # distinct one is worked out once (the texts' hash costs the most).
         self._choices: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._checked: dict[tuple[tuple[str, str | None], ...], list[PageUrl]] = {}
+        # By id(): the ClientFacts is kept alongside, so its id is not reused meanwhile.
+        self._bots: dict[int, tuple[ClientFacts, bool]] = {}
 
     @property
     def pending_events(self) -> int:
@@ -189,9 +195,30 @@ class HistoryWriter:
         self._latest, self._visits = latest, visits
         self._stored_until = items[-1].at
         self._pending = kept
+        self._bots.clear()
         count = sum(len(item.events) for item in items if isinstance(item, PastBatch))
         self._pending_events -= count
         return count
+
+    def _pages(self, item: PastBatch) -> list[PageUrl]:
+        """``pages_on_site`` of the batch, once per distinct list of page and link URLs
+        (they recur on every visit): history repeats what collect checks per request."""
+        key = tuple((event.url, event.target) for event in item.events)
+        pages = self._checked.get(key)
+        if pages is None:
+            batch = Batch(self.snapshot.key, item.consent_id, item.events)
+            pages = pages_on_site(batch, self.snapshot.domains, self.rules)
+            if len(self._checked) >= CHECKED_URLS:
+                self._checked.clear()
+            self._checked[key] = pages
+        return pages
+
+    def _automated(self, client: ClientFacts) -> bool:
+        # A visitor's batches share one ClientFacts: asked once per flush and visitor.
+        found = self._bots.get(id(client))
+        if found is None:
+            found = self._bots[id(client)] = (client, client.is_automated)
+        return found[1]
 
     def _append(self, consent_id: str, columns: dict[str, Any], seq: int, rows: _Flush) -> Row:
         record = {"record_uid": str(uuid.uuid4()), "consent_id": consent_id, "seq": seq}
@@ -201,13 +228,13 @@ class HistoryWriter:
 
     def _choice(self, item: PastChoice, latest: dict[str, _Latest], rows: _Flush) -> None:
         request = item.request
-        key = (request.method, tuple(sorted(request.choices.items())), request.lang)
-        key += (request.gpc, request.country, request.browser_family)
+        key = (request.method, tuple(sorted(request.choices.items())), request.lang, request.gpc)
         template = self._choices.get(key)
         if template is None:
             template = self._choices[key] = choice_columns(self.policy, request, item.at)
         columns = dict(template, recorded_at=item.at)
         columns["expires_at"] = item.at + (template["expires_at"] - template["recorded_at"])
+        columns["country"], columns["browser_family"] = request.country, request.browser_family
         self._record(item.consent_id, columns, latest, rows)
         rows.totals["records"] += 1
 
@@ -246,10 +273,9 @@ class HistoryWriter:
         rows: _Flush,
     ) -> None:
         snapshot, count = self.snapshot, len(item.events)
-        batch = Batch(snapshot.key, item.consent_id, item.events)
-        pages = pages_on_site(batch, snapshot.domains, self.rules)
+        pages = self._pages(item)
         day = item.at.date()
-        if item.client.is_automated:
+        if self._automated(item.client):
             rows.collected.counts[snapshot.id, day, "bot"] += count
             rows.totals["bot"] += count
             return
