@@ -23,7 +23,7 @@ import uuid
 from bisect import bisect_left
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import MetaData, Table
@@ -49,7 +49,7 @@ from app.models import ConsentRecord
 from app.sites.settings import SiteRules
 from app.sites.snapshot import SiteSnapshot
 from app.storage import TableWrite, WritePlan, ensure_partitions, submit
-from app.storage.partitions import month_start
+from app.storage.partitions import month_start, next_month
 
 # Consent records without their id, which the database makes (a sequence on PostgreSQL).
 _RECORDS = Table(
@@ -122,7 +122,7 @@ class _Flush:
 
     records: list[Row] = field(default_factory=list)
     collected: CollectedRows = field(default_factory=CollectedRows)
-    visits: dict[str, Row] = field(default_factory=dict)
+    visits: dict[str, tuple[str, _Visit]] = field(default_factory=dict)  # by session id
     totals: Counter[str] = field(default_factory=Counter)
 
 
@@ -141,7 +141,6 @@ class HistoryWriter:
         self._stored_until: datetime | None = None
         self._latest: dict[str, _Latest] = {}
         self._visits: dict[str, _Visit] = {}
-        self._months: set[date] = set()
         # A choice's columns depend on the site's policy and on the choice alone: each
         # distinct one is worked out once (the texts' hash costs the most).
         self._choices: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -184,11 +183,15 @@ class HistoryWriter:
                 self._choice(item, latest, rows)
             else:
                 self._withdrawal(item, latest, rows)
-        for item in items:
-            if month_start(item.at) not in self._months:
-                ensure_partitions(db.engine, item.at)
-                self._months.add(month_start(item.at))
-        rows.collected.visits = list(rows.visits.values())
+        # The monthly partitions of every month from the first item to the last.
+        month = month_start(items[0].at)
+        while month <= items[-1].at.date():
+            ensure_partitions(db.engine, datetime(month.year, month.month, 1, tzinfo=UTC))
+            month = next_month(month)
+        site_id = self.snapshot.id
+        rows.collected.visits = [
+            visit.row(site_id, consent_id) for consent_id, visit in rows.visits.values()
+        ]
         job = rows.collected.job().rows
         submit(HISTORY.job({"records": rows.records, **job}))
         self.totals.update(rows.totals)
@@ -272,31 +275,33 @@ class HistoryWriter:
         visits: dict[str, _Visit],
         rows: _Flush,
     ) -> None:
-        snapshot, count = self.snapshot, len(item.events)
+        snapshot, consent_id, at = self.snapshot, item.consent_id, item.at
         pages = self._pages(item)
-        day = item.at.date()
+        reason = None
         if self._automated(item.client):
-            rows.collected.counts[snapshot.id, day, "bot"] += count
-            rows.totals["bot"] += count
+            reason = "bot"
+        else:
+            found = latest.get(consent_id)
+            state = found.state if found is not None else None
+            if not state_allows(state, snapshot.policy_version, CATEGORY, at):
+                reason = "consent"
+        if reason is not None:
+            rows.collected.counts[snapshot.id, at.date(), reason] += len(item.events)
+            rows.totals[reason] += len(item.events)
             return
-        found = latest.get(item.consent_id)
-        state = found.state if found is not None else None
-        if not state_allows(state, snapshot.policy_version, CATEGORY, item.at):
-            rows.collected.counts[snapshot.id, day, "consent"] += count
-            rows.totals["consent"] += count
-            return
-        current = visits.get(item.consent_id)
-        visit = visits[item.consent_id] = _visit_at(current, item.at)
-        rows.totals["visits"] += current is None or visit.session_id != current.session_id
-        keys: Row = {"received_at": item.at, "site_id": snapshot.id}
-        keys |= {"consent_id": item.consent_id, "session_id": visit.session_id}
+        current = visits.get(consent_id)
+        visit = visits[consent_id] = _visit_at(current, at)
+        if current is None or visit.session_id != current.session_id:
+            rows.totals["visits"] += 1
+        keys: Row = {"received_at": at, "site_id": snapshot.id, "consent_id": consent_id}
+        keys["session_id"] = visit.session_id
         events, terms = batch_rows(
             item.events, pages, keys, item.client, snapshot.domains, self.rules
         )
         rows.collected.events += events
         rows.collected.terms += terms
-        rows.visits[visit.session_id] = visit.row(snapshot.id, item.consent_id)
-        rows.totals["accepted"] += count
+        rows.visits[visit.session_id] = (consent_id, visit)
+        rows.totals["accepted"] += len(item.events)
 
 
 def _visit_at(current: _Visit | None, at: datetime) -> _Visit:

@@ -211,7 +211,8 @@ class DemoTraffic:
         """Hand one batch to the writer; False once the period or the budget is used up."""
         if at > self.shape.now or self.sent >= self.budget:
             return False
-        events = events[: self.budget - self.sent]
+        if len(events) > self.budget - self.sent:
+            events = events[: self.budget - self.sent]
         self.writer.add(PastBatch(at, visitor.consent_id, visitor.client, tuple(events)))
         self.sent += len(events)
         return True
