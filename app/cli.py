@@ -167,15 +167,23 @@ def seed_demo() -> None:
 
 @heedful.command("demo")
 @click.option("--events", default=2000, show_default=True, help="How many events to send.")
+@click.option(
+    "--days",
+    default=30,
+    show_default=True,
+    type=click.IntRange(1, 3660),
+    help="Spread them over the past DAYS days (today included).",
+)
 @click.option("--seed", default=None, type=int, help="Random seed for repeatable data.")
-def demo(events: int, seed: int | None) -> None:
-    """Generate realistic synthetic data through the service functions."""
+def demo(events: int, days: int, seed: int | None) -> None:
+    """Generate realistic synthetic traffic over the past days, stored in bulk under the
+    collect endpoint's rules (consent gate, cleaning, visits)."""
     from app.demo.synthetic import generate
 
     rng = random.Random(seed)
     site = ensure_demo_site()
     with click.progressbar(length=events, label="Simulating visits") as bar:
-        summary = generate(site, events, rng, progress=bar.update)
+        summary = generate(site, events, rng, progress=bar.update, days=days)
     click.echo(json.dumps(summary, sort_keys=True))
 
 

@@ -52,7 +52,7 @@ def collect(
     propagate to the caller (the route answers 503).
     """
     rules = SiteRules.of(snapshot.settings)
-    pages = _pages_on_site(batch, snapshot.domains, rules)
+    pages = pages_on_site(batch, snapshot.domains, rules)
     count = len(batch.events)
     # A retry of a batch stored before (same batch id) stores nothing and answers the same.
     submit: Submit = partial(submit_once, snapshot.id, batch.batch_id, now)
@@ -73,7 +73,7 @@ def collect(
     return CollectResult(accepted=accepted, dropped=dropped)
 
 
-def _pages_on_site(batch: Batch, domains: Iterable[str], rules: SiteRules) -> list[PageUrl]:
+def pages_on_site(batch: Batch, domains: Iterable[str], rules: SiteRules) -> list[PageUrl]:
     """Each event's page URL, parsed; a 400 for the first page URL not on one of the site's
     domains, then for the first link target that is not a web URL."""
     pages = [

@@ -52,9 +52,19 @@ def consent_allows(
     state = latest_consent(snapshot.id, consent_id, cached=cached)
     if state is not None and at < state.recorded_at:
         state = load_consent_state(snapshot.id, consent_id, as_of=at)
+    return state_allows(state, snapshot.policy_version, category, at)
+
+
+def state_allows(
+    state: ConsentState | None, current_version: int, category: str, at: datetime
+) -> bool:
+    """The decision of ``consent_allows`` on the record in force at ``at``, once found:
+    active under the site's ``current_version`` and granting ``category``. The bulk
+    history writer (``app/collection/history.py``) keeps its records in memory and asks
+    this directly."""
     if state is None:
         return False
-    if consent_status(state, snapshot.policy_version, at) != "active":
+    if consent_status(state, current_version, at) != "active":
         return False
     return state.choices.get(category) is True
 

@@ -6,6 +6,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -137,25 +138,41 @@ def record_consent(
         )
         if owner != site.id:
             consent_id = None  # ids are server-made; a client cannot choose one
-    lang = resolve_language(policy, request.lang)
-    now = utcnow()
     record = ConsentRecord(
         record_uid=str(uuid.uuid4()),
         consent_id=consent_id or new_consent_id(),
-        site_id=site.id,
-        policy_version=policy.version,
-        kind="choice",
-        choices=choices,
-        method=request.method,
-        lang=lang,
-        texts_hash=texts_hash(policy, lang),
-        gpc=request.gpc,
-        country=request.country,
-        browser_family=request.browser_family,
-        recorded_at=now,
-        expires_at=_expiry(choices, policy.required_keys, policy, now),
+        **choice_columns(policy, request, utcnow(), choices),
     )
     return _append(record), site
+
+
+def choice_columns(
+    policy: PolicyVersion,
+    request: ConsentRequest,
+    now: datetime,
+    choices: dict[str, bool] | None = None,
+) -> dict[str, Any]:
+    """The columns of a choice record for ``request`` made at ``now`` under ``policy``,
+    besides its ids and ``seq``: the service and the bulk history writer
+    (``app/collection/history.py``) build records alike. ``choices`` are the effective
+    ones, when the caller already worked them out."""
+    if choices is None:
+        choices = _effective_choices(request, policy.category_keys, policy.required_keys)
+    lang = resolve_language(policy, request.lang)
+    return {
+        "site_id": policy.site_id,
+        "policy_version": policy.version,
+        "kind": "choice",
+        "choices": choices,
+        "method": request.method,
+        "lang": lang,
+        "texts_hash": texts_hash(policy, lang),
+        "gpc": request.gpc,
+        "country": request.country,
+        "browser_family": request.browser_family,
+        "recorded_at": now,
+        "expires_at": _expiry(choices, policy.required_keys, policy, now),
+    }
 
 
 def latest_with_site(consent_id: str) -> tuple[ConsentRecord, Site]:
@@ -177,23 +194,40 @@ def withdraw_consent(consent_id: str) -> tuple[ConsentRecord, Site]:
     """Append a withdrawal: every optional category off, from now on. An id already
     withdrawn keeps its withdrawal, which is returned (a retry appends nothing)."""
     latest, site = latest_with_site(consent_id)
-    policy = site.current_policy
-    now = utcnow()
-    choices = {key: key in policy.required_keys for key in latest.choices}
+    carried = {name: getattr(latest, name) for name in WITHDRAWAL_CARRIES}
     record = ConsentRecord(
         record_uid=str(uuid.uuid4()),
         consent_id=consent_id,
-        site_id=site.id,
-        policy_version=latest.policy_version,
-        kind="withdrawal",
-        choices=choices,
-        method="withdraw",
-        lang=latest.lang,
-        texts_hash=latest.texts_hash,
-        gpc=latest.gpc,
-        country=latest.country,
-        browser_family=latest.browser_family,
-        recorded_at=now,
-        expires_at=now + timedelta(days=policy.refusal_days),
+        **withdrawal_columns(carried, site.current_policy, utcnow()),
     )
     return _append(record, unless_withdrawn=True), site
+
+
+# What a withdrawal keeps of the record it follows.
+WITHDRAWAL_CARRIES = (
+    "site_id",
+    "policy_version",
+    "choices",
+    "lang",
+    "texts_hash",
+    "gpc",
+    "country",
+    "browser_family",
+)
+
+
+def withdrawal_columns(
+    latest: dict[str, Any], policy: PolicyVersion, now: datetime
+) -> dict[str, Any]:
+    """The columns of a withdrawal made at ``now`` after the record whose
+    ``WITHDRAWAL_CARRIES`` columns are ``latest`` (``policy`` is the site's current one),
+    besides its ids and ``seq``: every optional category off."""
+    choices = {key: key in policy.required_keys for key in latest["choices"]}
+    return {
+        **latest,
+        "kind": "withdrawal",
+        "choices": choices,
+        "method": "withdraw",
+        "recorded_at": now,
+        "expires_at": now + timedelta(days=policy.refusal_days),
+    }

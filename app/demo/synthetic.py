@@ -1,155 +1,252 @@
-"""Synthetic visitors for ``heedful demo``; every write goes through the real services:
-consent through ``record_consent``/``withdraw_consent``, events through ``collect``."""
+"""Synthetic visitors for ``heedful demo``: a past of consent choices and visits, stored
+through collection's history writer (``app/collection/history.py``), which applies the
+same rules as the collect endpoint and writes in bulk with the historical times.
+
+Visitors come day by day (``shape.TrafficShape``). Each decides on the banner first
+(accept, reject or a custom choice; some send Global Privacy Control), then browses a few
+pages: a view on arrival, an engagement ping with the time on the page when leaving, now
+and then a download, an outbound click or a site search. Some come back on later days,
+some withdraw their consent, and a few are bots. Events are sent whatever the consent:
+the writer drops and counts what the consent in force does not allow.
+"""
 
 from __future__ import annotations
 
 import random
-from collections import Counter
+from bisect import bisect_left
+from collections import Counter, defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import accumulate
 from typing import Any
 from urllib.parse import quote_plus
 
 from app.clock import utcnow
-from app.collection.service import collect
-from app.collection.validation import Batch, RawEvent
-from app.consent.service import ConsentRequest, record_consent, withdraw_consent
+from app.collection.history import HistoryWriter, PastBatch, PastChoice, PastWithdrawal
+from app.collection.validation import RawEvent
+from app.consent.service import ConsentRequest, new_consent_id
+from app.demo import traffic
+from app.demo.shape import TrafficShape
 from app.enrichment.context import ClientFacts
-from app.enrichment.geo import Location, Network
-from app.enrichment.useragent import ClientAgent
 from app.models import Site
-from app.sites.snapshot import site_snapshot
+from app.sites.snapshot import SiteSnapshot, site_snapshot
 
-CONSENT_MIX = (("accept_all", 0.55), ("reject_all", 0.3), ("custom", 0.15))
-LANGUAGES = ("en", "de", "fr", "es")
-
-# (browser, major, os, os version, device, weight)
-AGENTS = (
-    (ClientAgent("Chrome", "130", "Windows", "10", "desktop", False, False), 0.32),
-    (ClientAgent("Chrome Mobile", "130", "Android", "14", "mobile", False, False), 0.2),
-    (ClientAgent("Mobile Safari", "18", "iOS", "18.1", "mobile", False, False), 0.18),
-    (ClientAgent("Safari", "18", "Mac OS X", "10.15", "desktop", False, False), 0.1),
-    (ClientAgent("Firefox", "132", "Linux", "", "desktop", False, False), 0.08),
-    (ClientAgent("Edge", "130", "Windows", "10", "desktop", False, False), 0.07),
-    (ClientAgent("Mobile Safari", "18", "iOS", "18.1", "tablet", False, False), 0.05),
-)
-PLACES = (
-    (Location("DE", "BE", "Berlin"), Network(3320, "Deutsche Telekom AG", "telekom.de"), 0.22),
-    (Location("FR", "IDF", "Paris"), Network(3215, "Orange S.A.", "orange.com"), 0.16),
-    (Location("GB", "ENG", "London"), Network(2856, "British Telecommunications", "bt.com"), 0.14),
-    (Location("US", "CA", "San Francisco"), Network(7922, "Comcast Cable", "comcast.com"), 0.14),
-    (Location("NL", "NH", "Amsterdam"), Network(1136, "KPN B.V.", "kpn.com"), 0.1),
-    (Location("ES", "MD", "Madrid"), Network(3352, "Telefonica de Espana", "telefonica.es"), 0.1),
-    (Location("SE", "AB", "Stockholm"), Network(3301, "Telia Company AB", "telia.com"), 0.08),
-    (None, None, 0.06),
-)
-_PLACE_CHOICES = tuple(((location, network), weight) for location, network, weight in PLACES)
-PAGES = ("/demo", "/demo/shoes", "/demo/shoes/trail-runner", "/demo/bags", "/demo/about")
-SEARCHES = ("trail shoes", "rain jacket", "gift card", "size guide", "returns", "wool socks")
-REFERRERS = (
-    (None, 0.4),
-    ("https://www.bing.com/search?q={q}", 0.15),
-    ("https://duckduckgo.com/?q={q}", 0.1),
-    ("https://www.ecosia.org/search?q={q}", 0.05),
-    ("https://www.google.com/", 0.2),
-    ("https://news.example/article", 0.1),
-)
+# Events per transaction: large enough that commits cost little, small enough to keep
+# the rows of one flush within a few hundred MB.
+CHUNK_EVENTS = 20_000
+BOT_SHARE = 0.04
+GPC_SHARE = 0.1
+RETURN_SHARE = 0.3
+WITHDRAW_SHARE = 0.04
 
 
-def _pick(rng: random.Random, weighted: tuple[tuple[Any, float], ...]) -> Any:
-    values, weights = zip(*weighted, strict=True)
-    return rng.choices(values, weights=weights)[0]
+class _Weighted:
+    """Draws from weighted values with one bisection (``rng.choices`` rebuilds its table
+    on every call)."""
+
+    def __init__(self, weighted: tuple[tuple[Any, float], ...]) -> None:
+        self.values = [value for value, _ in weighted]
+        self.cumulative = list(accumulate(weight for _, weight in weighted))
+
+    def pick(self, rng: random.Random) -> Any:
+        return self.values[bisect_left(self.cumulative, rng.random() * self.cumulative[-1])]
 
 
-def _client(rng: random.Random) -> ClientFacts:
-    location, network = _pick(rng, _PLACE_CHOICES)
-    return ClientFacts(agent=_pick(rng, AGENTS), location=location, network=network, gpc=False)
+AGENTS = _Weighted(traffic.AGENTS)
+PLACES = _Weighted(traffic.PLACES)
+BOTS = _Weighted(tuple((agent, 1.0) for agent in traffic.BOT_AGENTS))
+METHODS = _Weighted(traffic.CONSENT_MIX)
+PAGES = _Weighted(traffic.PAGES)
+REFERRERS = _Weighted(traffic.REFERRERS)
+CAMPAIGNS = _Weighted(traffic.CAMPAIGNS)
 
 
-def simulate_visitor(site: Site, rng: random.Random, client: ClientFacts) -> tuple[str, str]:
-    """Record one visitor's consent, with the country and browser its events will carry;
-    returns (consent_id, method)."""
-    policy = site.current_policy
-    method = _pick(rng, CONSENT_MIX)
-    choices: dict[str, bool] = {}
-    if method == "custom":
-        choices = {key: rng.random() < 0.5 for key in policy.category_keys}
-    record, _ = record_consent(
-        ConsentRequest(
-            site_key=site.key,
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    consent_id: str
+    client: ClientFacts
+
+
+class DemoTraffic:
+    """One run of the demo: visitors day by day, handed to a ``HistoryWriter``."""
+
+    def __init__(self, snapshot: SiteSnapshot, rng: random.Random, shape: TrafficShape) -> None:
+        self.snapshot, self.rng, self.shape = snapshot, rng, shape
+        host = "localhost" if "localhost" in snapshot.domains else snapshot.domains[0]
+        self.origin = f"http://{host}:5000"
+        self.writer = HistoryWriter(snapshot)
+        self.sent = 0
+        self.budget = 0
+        self.summary: Counter[str] = Counter()
+        self.methods: Counter[str] = Counter()
+        # What comes back on a later day: return visits and withdrawals, by day index.
+        self.later: defaultdict[int, list[tuple[str, Visitor]]] = defaultdict(list)
+
+    def run(self, events: int, progress: Callable[[int], Any] | None) -> None:
+        self.budget = events
+        targets = self.shape.cumulative_targets(events)
+        for index in range(len(self.shape.days)):
+            for kind, visitor in self.later.pop(index, []):
+                if kind == "withdraw":
+                    at = self.shape.moment(self.rng, index)
+                    self.writer.add(PastWithdrawal(at, visitor.consent_id))
+                elif self.sent < events:
+                    self.visit(visitor, self.shape.moment(self.rng, index), index)
+            while self.sent < min(targets[index], events):
+                self.new_visitor(index)
+            if self.writer.pending_events >= CHUNK_EVENTS:
+                # Stored up to a minute before the next day: its first visitors may have
+                # made their choice just before it began.
+                self._flush(progress, self.shape.day_start(index + 1) - timedelta(minutes=1))
+        self._flush(progress, None)
+
+    def _flush(self, progress: Callable[[int], Any] | None, before: datetime | None) -> None:
+        stored = self.writer.flush(before)
+        if progress is not None and stored:
+            progress(stored)
+
+    def new_visitor(self, index: int) -> None:
+        rng = self.rng
+        arrival = self.shape.moment(rng, index)
+        if rng.random() < BOT_SHARE:
+            bot = ClientFacts(agent=BOTS.pick(rng), location=None, network=None, gpc=False)
+            self.summary["bots"] += 1
+            self.visit(Visitor(new_consent_id(), bot), arrival, index, pages=rng.randint(3, 8))
+            return
+        location, network = PLACES.pick(rng)
+        gpc = rng.random() < GPC_SHARE
+        client = ClientFacts(agent=AGENTS.pick(rng), location=location, network=network, gpc=gpc)
+        visitor = Visitor(new_consent_id(), client)
+        method = METHODS.pick(rng)
+        choices: dict[str, bool] = {}
+        if method == "custom":
+            choices = {key: rng.random() < 0.5 for key in self.snapshot.category_keys}
+            choices |= dict.fromkeys(self.snapshot.required_keys, True)
+        request = ConsentRequest(
+            site_key=self.snapshot.key,
             consent_id=None,
-            policy_version=policy.version,
+            policy_version=self.snapshot.policy_version,
             choices=choices,
             method=method,
-            lang=rng.choice(LANGUAGES),
-            gpc=rng.random() < 0.08,
-            country=client.location.country if client.location else None,
+            lang=rng.choice(traffic.LANGUAGES),
+            gpc=gpc,
+            country=location.country if location else None,
             browser_family=client.agent.browser,
         )
-    )
-    return record.consent_id, method
+        decided = arrival - timedelta(seconds=rng.uniform(2, 20))
+        self.writer.add(PastChoice(decided, visitor.consent_id, request))
+        self.methods[method] += 1
+        self.summary["visitors"] += 1
+        self.summary["gpc"] += gpc
+        ended = self.visit(visitor, arrival, index)
+        days = len(self.shape.days)
+        if rng.random() < RETURN_SHARE:
+            for _ in range(rng.randint(1, 3)):
+                later = index + 1 + int(rng.expovariate(1 / 6))
+                if later < days:
+                    self.later[later].append(("visit", visitor))
+        if method != "reject_all" and rng.random() < WITHDRAW_SHARE:
+            self.summary["withdrawn"] += 1
+            if rng.random() < 0.5:  # before leaving: the rest of the visit is not collected
+                moment = arrival + (ended - arrival) * rng.random()
+                self.writer.add(PastWithdrawal(moment, visitor.consent_id))
+            elif index + 1 < days:
+                self.later[min(index + 1 + int(rng.expovariate(1 / 5)), days - 1)].append(
+                    ("withdraw", visitor)
+                )
 
+    def visit(self, visitor: Visitor, at: datetime, index: int, pages: int = 0) -> datetime:
+        """One visit from ``at``: per page a view on arrival, and on leaving an engagement
+        ping with any clicks; returns when it ended."""
+        rng, origin = self.rng, self.origin
+        referrer, landing = self._entry(index)
+        count = pages or 1 + min(int(rng.expovariate(0.9)), 7)
+        for number in range(count):
+            if number == 0:
+                path, title = landing
+            else:
+                path, title = PAGES.pick(rng)
+            if rng.random() < 0.08:
+                term = rng.choice(traffic.SEARCHES)
+                path, title = f"/demo/search?q={quote_plus(term)}", "Search"
+            url = origin + path
+            self._send(visitor, at, [RawEvent("pageview", url, referrer, title)])
+            referrer = None
+            engaged = int(rng.lognormvariate(10.2, 0.9))
+            leaving = [RawEvent("engagement", url, engaged_ms=engaged)]
+            if rng.random() < 0.06:
+                target = origin + rng.choice(traffic.DOWNLOADS)
+                leaving.append(RawEvent("download", url, target=target))
+            if rng.random() < 0.05:
+                leaving.append(RawEvent("outbound", url, target=rng.choice(traffic.OUTBOUND)))
+            if rng.random() < 0.05:
+                term = rng.choice(traffic.SEARCHES)
+                leaving.append(RawEvent("search", url, query=term))
+            at += timedelta(milliseconds=engaged)
+            if not self._send(visitor, at, leaving):
+                break
+            at += timedelta(seconds=rng.uniform(1, 8))
+        return at
 
-def _visit_batches(origin: str, rng: random.Random, budget: int) -> list[list[RawEvent]]:
-    """One visit as the tracker would send it: per page a view, visible time and clicks."""
-    batches: list[list[RawEvent]] = []
-    referrer_template = _pick(rng, REFERRERS)
-    referrer = (
-        referrer_template.format(q=quote_plus(rng.choice(SEARCHES))) if referrer_template else None
-    )
-    landing = rng.choice(PAGES)
-    if rng.random() < 0.15:
-        landing += f"?utm_source=newsletter&utm_term={quote_plus(rng.choice(SEARCHES))}"
-    paths = [landing] + [rng.choice(PAGES) for _ in range(rng.randrange(0, 4))]
-    if rng.random() < 0.25:
-        paths.append(f"/demo/search?q={quote_plus(rng.choice(SEARCHES))}")
-    used = 0
-    for index, path in enumerate(paths):
-        url = origin + path
-        batch = [RawEvent("pageview", url, referrer=referrer if index == 0 else None, title="Demo")]
-        batch.append(RawEvent("engagement", url, engaged_ms=int(rng.lognormvariate(9.6, 0.9))))
-        if rng.random() < 0.1:
-            batch.append(RawEvent("download", url, target=origin + "/demo/files/price-list.pdf"))
-        if rng.random() < 0.07:
-            batch.append(RawEvent("outbound", url, target="https://example.org/partner"))
-        batches.append(batch)
-        used += len(batch)
-        if used >= budget:
-            break
-    return batches
+    def _entry(self, index: int) -> tuple[str | None, tuple[str, str]]:
+        """The referrer and landing page of a visit starting on day ``index``."""
+        rng = self.rng
+        lift = self.shape.lifts[index]
+        landing = PAGES.pick(rng)
+        if lift > 1.0 and rng.random() < (lift - 1.0) / lift:
+            tags, referrer = CAMPAIGNS.pick(rng)
+            path = f"/demo/shoes/trail-runner?{tags}&utm_campaign=winter-sale"
+            return referrer, (path, "Trail Runner")
+        if rng.random() < 0.04:  # paid search, with the keyword
+            term = quote_plus(rng.choice(traffic.SEARCHES))
+            tags = f"utm_source=bing&utm_medium=cpc&utm_campaign=brand&utm_term={term}"
+            return "https://www.bing.com/", (f"{landing[0]}?{tags}", landing[1])
+        template = REFERRERS.pick(rng)
+        if template is None:
+            return None, landing
+        return template.format(q=quote_plus(rng.choice(traffic.SEARCHES))), landing
+
+    def _send(self, visitor: Visitor, at: datetime, events: list[RawEvent]) -> bool:
+        """Hand one batch to the writer; False once the period or the budget is used up."""
+        if at > self.shape.now or self.sent >= self.budget:
+            return False
+        if len(events) > self.budget - self.sent:
+            events = events[: self.budget - self.sent]
+        self.writer.add(PastBatch(at, visitor.consent_id, visitor.client, tuple(events)))
+        self.sent += len(events)
+        return True
 
 
 def generate(
-    site: Site, events: int, rng: random.Random, progress: Callable[[int], Any] | None = None
+    site: Site,
+    events: int,
+    rng: random.Random,
+    progress: Callable[[int], Any] | None = None,
+    *,
+    days: int = 30,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Simulate visitors until about ``events`` events were sent; each visitor decides on
-    consent first, and the collector drops what that consent does not allow."""
+    """Simulate about ``events`` events from visitors over the ``days`` days up to ``now``;
+    returns what was sent, stored and dropped."""
     snapshot = site_snapshot(site.key, cached=False)
     assert snapshot is not None
-    origin = f"http://{'localhost' if 'localhost' in site.domains else site.domains[0]}:5000"
-    methods: Counter[str] = Counter()
-    totals: Counter[str] = Counter()
-    withdrawn = visitors = sent = 0
-    while sent < events:
-        facts = _client(rng)
-        consent_id, method = simulate_visitor(site, rng, facts)
-        visitors += 1
-        methods[method] += 1
-        for raw in _visit_batches(origin, rng, events - sent):
-            result = collect(snapshot, Batch(site.key, consent_id, tuple(raw)), facts, utcnow())
-            totals["accepted"] += result.accepted
-            totals["dropped"] += result.dropped
-            sent += len(raw)
-            if progress is not None:
-                progress(len(raw))
-        if method != "reject_all" and rng.random() < 0.03:
-            withdraw_consent(consent_id)
-            withdrawn += 1
+    shape = TrafficShape.of(snapshot.timezone, days, now or utcnow())
+    demo = DemoTraffic(snapshot, rng, shape)
+    demo.run(events, progress)
+    totals = demo.writer.totals
     return {
         "site": site.key,
-        "visitors": visitors,
-        "events": sent,
+        "days": days,
+        "visitors": demo.summary["visitors"],
+        "bots": demo.summary["bots"],
+        "visits": totals["visits"],
+        "events": demo.sent,
         "accepted": totals["accepted"],
-        "dropped": totals["dropped"],
-        "consent": dict(methods),
-        "withdrawn": withdrawn,
+        "dropped": totals["bot"] + totals["consent"],
+        "dropped_bot": totals["bot"],
+        "dropped_consent": totals["consent"],
+        "consent": dict(demo.methods),
+        "gpc": demo.summary["gpc"],
+        "withdrawn": totals["withdrawals"],
     }
