@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 from app.clock import utcnow
 from app.extensions import db
 from tests.collection.helpers import CHROME_UA, PAGE, collect, pageview, stored
-from tests.conftest import SITE_ORIGIN, give_consent
+from tests.conftest import SITE_KEY, SITE_ORIGIN, give_consent
 
 
 @pytest.fixture
@@ -298,7 +298,9 @@ def test_sessions_are_not_shared_between_consent_ids(app, client, site):
 
 
 def test_time_on_page_is_the_sum_of_engagement(app, client, granted):
-    from app.reporting.queries import time_on_page
+    from app.reporting import service
+    from app.reporting.params import parse_report_query
+    from app.sites.snapshot import site_snapshot
 
     events = [
         pageview(),
@@ -308,9 +310,15 @@ def test_time_on_page_is_the_sum_of_engagement(app, client, granted):
         {"type": "engagement", "url": PAGE + "/cart", "engaged_ms": 800},
     ]
     collect(client, granted, events)
-    with app.app_context():
-        site_id = stored(app)["events"][0].site_id
-        assert time_on_page(site_id) == {"/shop": 19200, "/shop/cart": 800}
+    with app.test_request_context():
+        site = site_snapshot(SITE_KEY)
+        pages = service.breakdown(site, parse_report_query({}, site), "page")["rows"]
+        # One view each: time on page is the engagement summed over the path (fragments
+        # are not part of it), per view.
+        assert {row["value"]: row["time_on_page_s"] for row in pages} == {
+            "/shop": 19.2,
+            "/shop/cart": 0.8,
+        }
 
 
 def test_search_terms_from_each_source_are_stored_normalised_and_redacted(app, client, granted):
