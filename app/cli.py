@@ -185,8 +185,6 @@ def demo(events: int, days: int, seed: int | None) -> None:
     with click.progressbar(length=events, label="Simulating visits") as bar:
         summary = generate(site, events, rng, progress=bar.update, days=days)
     click.echo(json.dumps(summary, sort_keys=True))
-    # Reports read days not yet rolled up from raw events: correct, but slow for a year.
-    click.echo("Next: `heedful rollup` brings the report rollups up to date.", err=True)
 
 
 @heedful.command("rollup")
