@@ -32,6 +32,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -65,43 +66,67 @@ class View:
     args: dict[str, str]
 
 
-def dashboard_answer(site: Any, args: dict[str, str]) -> dict[str, Any]:
+def dashboard_parts(site: Any, args: dict[str, str]) -> dict[str, Callable[[], Any]]:
     """What the dashboard page (``app.admin.dashboard._report``) asks the report service for,
-    for the report parameters ``args``."""
+    for the report parameters ``args``: each part of the page as a call to make."""
     from app.admin import dashboard_view as view
     from app.reporting import service
     from app.reporting.params import ReportQuery, parse_report_query
 
     query = parse_report_query({**args, "compare": "previous"}, site)
     panels = ReportQuery(range=query.range, filters=query.filters, limit=view.PANEL_ROWS)
+    interval = view.interval_for(query.range)
     return {
-        "overview": service.overview(site, query),
-        "consent": service.consent_coverage(site, panels),
-        "series": service.timeseries(site, panels, "visitors", view.interval_for(query.range)),
-        "breakdowns": {
+        "overview": lambda: service.overview(site, query),
+        "series": lambda: service.timeseries(site, panels, "visitors", interval),
+        "panels": lambda: {
             dimension: service.breakdown(site, panels, dimension) for dimension in view.TABLES
         },
+        "consent": lambda: service.consent_coverage(site, panels),
     }
 
 
-def timed_answer(app: Flask, site_key: str, view: View) -> tuple[float, dict[str, Any]]:
-    """One dashboard page in its own request context: (seconds, the answer)."""
+@dataclass
+class Timing:
+    """One dashboard page: its seconds in all and per part, and its answer per part."""
+
+    seconds: float
+    parts: dict[str, float]
+    answer: dict[str, Any]
+
+
+def timed_answer(app: Flask, site_key: str, view: View) -> Timing:
+    """One dashboard page in its own request context."""
     from app.sites.snapshot import site_snapshot
 
     with app.test_request_context("/admin/dashboard/"):
         site = site_snapshot(site_key)
         started = time.perf_counter()
-        answer = dashboard_answer(site, view.args)
-        return time.perf_counter() - started, answer
+        parts, answer = {}, {}
+        for name, call in dashboard_parts(site, view.args).items():
+            part_started = time.perf_counter()
+            answer[name] = call()
+            parts[name] = time.perf_counter() - part_started
+        return Timing(time.perf_counter() - started, parts, answer)
 
 
-def median_times(app: Flask, site_key: str, views: list[View], runs: int) -> dict[str, float]:
-    """The median seconds of each view over ``runs`` rounds, the views interleaved."""
-    times: dict[str, list[float]] = {view.label: [] for view in views}
+def median_timing(timings: list[Timing]) -> Timing:
+    """The median seconds, in all and of each part (the answer of the last run)."""
+    parts = {name: statistics.median(t.parts[name] for t in timings) for name in timings[0].parts}
+    return Timing(statistics.median(t.seconds for t in timings), parts, timings[-1].answer)
+
+
+def median_times(app: Flask, site_key: str, views: list[View], runs: int) -> dict[str, Timing]:
+    """The median timing of each view over ``runs`` rounds, the views interleaved."""
+    found: dict[str, list[Timing]] = {view.label: [] for view in views}
     for _ in range(runs):
         for view in views:
-            times[view.label].append(timed_answer(app, site_key, view)[0])
-    return {label: statistics.median(found) for label, found in times.items()}
+            found[view.label].append(timed_answer(app, site_key, view))
+    return {label: median_timing(timings) for label, timings in found.items()}
+
+
+def parts_text(timing: Timing) -> str:
+    return ", ".join(f"{name} {seconds:.3f} s" for name, seconds in timing.parts.items())
 
 
 # --- do the rollups answer what raw events answer? -----------------------------------------
@@ -217,11 +242,7 @@ def measure(url: str, folder: Path, label: str) -> bool:
     year = View("12 months", {"period": "12mo"})
     env, consent_ids, app, site_key = demo_database(url, folder)
     started = time.perf_counter()
-    raw_times, raw_answer = [], {}
-    for _ in range(RAW_RUNS):
-        seconds, raw_answer = timed_answer(app, site_key, year)
-        raw_times.append(seconds)
-    raw_year = statistics.median(raw_times)
+    raw = median_timing([timed_answer(app, site_key, year) for _ in range(RAW_RUNS)])
     print(f"   12 months from raw events: {RAW_RUNS} runs in {time.perf_counter() - started:.0f} s")
     rebuild_rollups(app)
 
@@ -234,8 +255,10 @@ def measure(url: str, folder: Path, label: str) -> bool:
     filtered = View(
         f"30 days, country=={COUNTRY}", {**month.args, "filters": f"country=={COUNTRY}"}
     )
-    agreement = compare_answers(timed_answer(app, site_key, year)[1], raw_answer)
-    times = median_times(app, site_key, [year, day, today, month, filtered], RUNS)
+    agreement = compare_answers(timed_answer(app, site_key, year).answer, raw.answer)
+    timings = median_times(app, site_key, [year, day, today, month, filtered], RUNS)
+    times = {label: timing.seconds for label, timing in timings.items()}
+    raw_year = raw.seconds
     print(f"   ({load_average()}; medians of {RUNS} runs, raw of {RAW_RUNS})")
 
     errors = agreement.sketch_errors
@@ -272,7 +295,9 @@ def measure(url: str, folder: Path, label: str) -> bool:
         f"unfiltered {times[month.label]:.3f} s",
         f"{filter_ratio:.1f}x (target < {FILTERED_VS_UNFILTERED:.0f}x) {verdict(ok_filter)}",
     )
-    for ok, view in ((ok_long, year), (ok_filter, filtered)):
+    print(f"   where the time goes, 12 months from rollups: {parts_text(timings[year.label])}")
+    print(f"   where the time goes, 12 months from raw events: {parts_text(raw)}")
+    for ok, view in ((ok_speedup and ok_long, year), (ok_filter, filtered)):
         if not ok:
             profile(app, site_key, view)
     with app.app_context():
