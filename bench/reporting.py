@@ -154,8 +154,8 @@ def compare_answers(rolled: dict[str, Any], raw: dict[str, Any]) -> Agreement:
         right = {k: v for k, v in raw[part].items() if k not in skip}
         if left != right:
             found.mismatches.append(f"{part}: {_first_difference(left, right)}")
-    for dimension, table in rolled["breakdowns"].items():
-        exact = {r["value"]: r for r in raw["breakdowns"][dimension]["rows"]}
+    for dimension, table in rolled["panels"].items():
+        exact = {r["value"]: r for r in raw["panels"][dimension]["rows"]}
         estimated = {r["value"]: r for r in table["rows"]}
         for value in estimated.keys() & exact.keys():
             mine, truth = estimated[value], exact[value]
