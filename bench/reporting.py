@@ -295,8 +295,10 @@ def measure(url: str, folder: Path, label: str) -> bool:
         f"unfiltered {times[month.label]:.3f} s",
         f"{filter_ratio:.1f}x (target < {FILTERED_VS_UNFILTERED:.0f}x) {verdict(ok_filter)}",
     )
-    print(f"   where the time goes, 12 months from rollups: {parts_text(timings[year.label])}")
-    print(f"   where the time goes, 12 months from raw events: {parts_text(raw)}")
+    print("   where the time goes (median seconds per part of the page):")
+    for view_label, timing in timings.items():
+        print(f"     {view_label}: {parts_text(timing)}")
+    print(f"     12 months from raw events: {parts_text(raw)}")
     for ok, view in ((ok_speedup and ok_long, year), (ok_filter, filtered)):
         if not ok:
             profile(app, site_key, view)
