@@ -6,7 +6,7 @@ import importlib
 import sys
 import time
 
-SUITES = ("bench.consent", "bench.banner_size", "bench.ingest", "bench.readtime")
+SUITES = ("bench.consent", "bench.banner_size", "bench.ingest", "bench.readtime", "bench.reporting")
 
 
 def main(argv: list[str]) -> int:

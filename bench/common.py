@@ -63,6 +63,12 @@ def row(label: str, value: str, baseline: str, verdict: str = "") -> None:
     print(f"   {label:<44} {value:>14}   vs {baseline:<28} {verdict}")
 
 
+def load_average() -> str:
+    """How busy the host is, to print beside figures measured on a shared machine."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.1f} {five:.1f} {fifteen:.1f} on {os.cpu_count()} cores"
+
+
 def postgres_schema(base: str, label: str) -> tuple[str, Callable[[], None]]:
     """A fresh schema on the PostgreSQL server at ``base``: (its URL, a function dropping it)."""
     import secrets
