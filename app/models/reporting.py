@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -142,3 +142,21 @@ class VisitorDayCount(db.Model):
 
 def _iso(day: date | None) -> str | None:
     return day.isoformat() if day else None
+
+
+class ConsentDay(db.Model):
+    """A site's consent decisions on one day: by method, with GPC, withdrawals, and how many
+    granted each category (``granted``: {category: count}). No consent ids: counts only."""
+
+    __tablename__ = "rollup_consent_days"
+
+    site_id: Mapped[int] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    accept_all: Mapped[int] = mapped_column(Integer, default=0)
+    reject_all: Mapped[int] = mapped_column(Integer, default=0)
+    custom: Mapped[int] = mapped_column(Integer, default=0)
+    gpc: Mapped[int] = mapped_column(Integer, default=0)
+    withdrawals: Mapped[int] = mapped_column(Integer, default=0)
+    granted: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)

@@ -128,15 +128,15 @@ def arrivals_between(
             Event.site_id == site_id, Event.received_at >= start, Event.received_at < end
         )
     ).one()
-    return None if first is None else (_aware(first), _aware(last))
+    return None if first is None else (as_utc(first), as_utc(last))
 
 
 def first_arrival(site_id: int) -> datetime | None:
     first = db.session.scalar(select(func.min(Event.received_at)).where(Event.site_id == site_id))
-    return _aware(first) if first is not None else None
+    return as_utc(first) if first is not None else None
 
 
-def _aware(at: datetime) -> datetime:
+def as_utc(at: datetime) -> datetime:
     # func.min loses the column type on SQLite: the value comes back naive (it is UTC).
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 

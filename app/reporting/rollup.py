@@ -21,11 +21,13 @@ from app.clock import utcnow
 from app.extensions import db
 from app.models import Site
 from app.models.reporting import (
+    ConsentDay,
     DailyDimension,
     DailyTotal,
     MonthlyDimension,
     RollupWatermark,
 )
+from app.reporting.consent_days import first_recorded, recorded_between, replace_consent_day
 from app.reporting.facts import ALL_DIMENSIONS, DayTally, tally
 from app.reporting.raw import (
     arrivals_between,
@@ -62,6 +64,7 @@ def recompute_day(site: SiteSnapshot, day: date) -> DayTally:
         rows = [_dimension_row(site.id, day, key, row) for key, row in figures.rows.items()]
         insert_rows(DailyDimension.__table__, rows)
     replace_visitor_days(site.id, day, figures.total.consent_ids)
+    insert_rows(ConsentDay.__table__, replace_consent_day(site, day))
     db.session.commit()
     return figures
 
@@ -210,17 +213,25 @@ def _set_watermark(site_id: int, through: datetime) -> None:
 
 
 def dirty_days(site: SiteSnapshot, now: datetime) -> list[date]:
-    """Days with events that arrived since the watermark (all days before the first run),
-    and today."""
+    """Days with events that arrived, or consent records written, since the watermark (all
+    days before the first run), and today. A refusal stores no event: its day is dirty by
+    its consent record."""
     today = local_day(now, site.timezone)
     through = watermark(site.id)
     if through is None:
-        first = first_arrival(site.id)
-        start = local_day(first, site.timezone) if first is not None else today
-        return _days(start, today)
-    arrived = arrivals_between(site.id, through, now)
-    days = set(_days(*(local_day(at, site.timezone) for at in arrived))) if arrived else set()
-    return sorted(days | {today})
+        start = _first_day(site) or today
+        return _days(min(start, today), today)
+    days = {today}
+    for spell in (arrivals_between(site.id, through, now), recorded_between(site.id, through, now)):
+        if spell:
+            days.update(_days(*(local_day(at, site.timezone) for at in spell)))
+    return sorted(days)
+
+
+def _first_day(site: SiteSnapshot) -> date | None:
+    """The site's first day with an event or a consent record."""
+    found = [at for at in (first_arrival(site.id), first_recorded(site.id)) if at is not None]
+    return min(local_day(at, site.timezone) for at in found) if found else None
 
 
 def _days(first: date, last: date) -> list[date]:
@@ -255,8 +266,7 @@ def rebuild_plan(
     plan = []
     for site in _sites(site_key):
         today = local_day(now, site.timezone)
-        first = first_arrival(site.id)
-        start = since or (local_day(first, site.timezone) if first is not None else today)
+        start = since or _first_day(site) or today
         plan.append((site, _days(min(start, today), today)))
     return plan
 
@@ -288,8 +298,8 @@ def _nothing_left_before(site: SiteSnapshot, days: list[date], through: datetime
         return True
     if through is not None and days[0] <= local_day(through, site.timezone):
         return True
-    first = first_arrival(site.id)
-    return first is None or days[0] <= local_day(first, site.timezone)
+    first = _first_day(site)
+    return first is None or days[0] <= first
 
 
 def _sites(site_key: str | None = None) -> list[SiteSnapshot]:

@@ -204,3 +204,39 @@ def test_parse_report_query(app: Flask, site: str):
     )
     with pytest.raises(ApiError):
         parse_report_query({"to": "2026-01-01"}, found, today)
+
+
+def test_consent_coverage_reads_the_same_from_the_rollups(
+    app: Flask, client: FlaskClient, site: str, marketing: dict[str, str]
+):
+    """Rolled-up days answer as counting every consent record did; a day with refusals
+    only (no event stored) is rolled up by its consent records."""
+    first, second = DAY - timedelta(days=2), DAY - timedelta(days=1)
+    with time_machine.travel(at(first, 10), tick=False):
+        give_consent(client, method="reject_all")  # no event: dirty by its record alone
+        give_consent(client, method="reject_all", headers={"Sec-GPC": "1"})
+    with time_machine.travel(at(second, 9), tick=False):
+        kept = give_consent(client, method="custom", choices={"analytics": True})
+        give_consent(client, method="accept_all")
+        client.post(f"/api/v1/consent/{kept['consent_id']}/withdraw")
+    with app.app_context():
+        site_id = snapshot(site).id
+    store(app, site_id, [event(at(second, 9, 5), kept["consent_id"], "v")])
+    path = f"{BASE}/consent?from={first.isoformat()}&to={DAY.isoformat()}"
+    with time_machine.travel(NOW, tick=False):
+        counted = client.get(path, headers=marketing).get_json()
+        with app.app_context():
+            rollup.bring_up_to_date()
+            assert rollup.final_through(snapshot(site)) >= second
+        rolled = client.get(path, headers=marketing).get_json()
+    assert rolled == counted
+    days = {day["day"]: day for day in rolled["days"]}
+    assert days[first.isoformat()]["decisions"] == {"accept_all": 0, "reject_all": 2, "custom": 0}
+    assert days[first.isoformat()]["gpc_share"] == 0.5
+    assert days[second.isoformat()]["withdrawals"] == 1
+    assert rolled["totals"]["decisions"] == {"accept_all": 1, "reject_all": 2, "custom": 1}
+    with app.app_context():
+        from app.models.reporting import ConsentDay
+
+        stored_days = {row.day for row in db.session.query(ConsentDay).all()}
+    assert {first, second} <= stored_days
