@@ -48,6 +48,8 @@ EVENTS = int(os.environ.get("HEEDFUL_BENCH_REPORT_EVENTS", "2000000"))
 DAYS = int(os.environ.get("HEEDFUL_BENCH_REPORT_DAYS", "365"))
 RUNS = 5
 RAW_RUNS = int(os.environ.get("HEEDFUL_BENCH_REPORT_RAW_RUNS", "3"))
+# 0 measures the report views only (the upkeep part loads the machine for a few minutes).
+WITH_UPKEEP = os.environ.get("HEEDFUL_BENCH_REPORT_UPKEEP", "1") != "0"
 SEED = 18
 COUNTRY = "DE"
 ROLLUP_SPEEDUP = 50.0  # 12 months from the rollups vs from raw events: at least
@@ -306,6 +308,9 @@ def measure(url: str, folder: Path, label: str) -> bool:
         from app.extensions import db
 
         db.engine.dispose()
+    if not WITH_UPKEEP:
+        print("   rollup upkeep's cost to collect: skipped (HEEDFUL_BENCH_REPORT_UPKEEP=0)")
+        return ok_speedup and ok_long and ok_filter
     upkeep = rollup_upkeep.collect_with_upkeep(env, collect_bodies(consent_ids))
     print(f"   ({load_average()})")
     ok_upkeep = rollup_upkeep.report(upkeep, label)

@@ -33,6 +33,8 @@ class ConsentRecord(db.Model):
     __table_args__ = (
         UniqueConstraint("consent_id", "seq"),
         Index("ix_consent_records_site_consent", "site_id", "consent_id", "seq"),
+        # A site's records by time: consent coverage and the rollup's dirty days.
+        Index("ix_consent_records_site_recorded", "site_id", "recorded_at"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
