@@ -91,6 +91,10 @@ class AppServer:
             time.sleep(0.1)
         raise RuntimeError("gunicorn did not answer:\n" + self.log.read_text())
 
+    def log_tail(self, lines: int = 60) -> str:
+        """The end of the server's log: what a failed promise needs beside its figures."""
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
     def worker_pids(self) -> set[int]:
         pids = set()
         for stat in Path("/proc").glob("[0-9]*/stat"):

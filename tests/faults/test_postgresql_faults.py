@@ -60,9 +60,13 @@ def _outcome(
     application: Flask, server: AppServer, load: Load, fault_at: float, restored_at: float
 ) -> dict[str, Any]:
     with application.app_context():
-        figures = check_promises(
-            load, db.engine, fault_at=fault_at, restored_at=restored_at, bound=BOUND
-        )
+        try:
+            figures = check_promises(
+                load, db.engine, fault_at=fault_at, restored_at=restored_at, bound=BOUND
+            )
+        except AssertionError as failed:
+            # A 500 or a hang is explained by the server's log, which the test folder keeps.
+            raise AssertionError(f"{failed}\n--- server log ---\n{server.log_tail()}") from None
         assert not audit_database(application)
         db.session.remove()
     assert server.worker_pids() == server.workers, "the app was restarted"
