@@ -10,13 +10,13 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 
 from app.extensions import db
 from app.models import ConsentRecord
 from app.models.reporting import ConsentDay
 from app.reporting.params import DateRange
-from app.reporting.raw import as_utc, day_start, local_day
+from app.reporting.raw import day_start, local_day, time_span
 from app.sites.snapshot import SiteSnapshot
 
 METHODS = ("accept_all", "reject_all", "custom")
@@ -113,20 +113,13 @@ def replace_consent_day(site: SiteSnapshot, day: date) -> list[dict[str, Any]]:
     return [found.row(site.id, day)] if decided else []
 
 
-def recorded_between(site_id: int, start: datetime, end: datetime) -> list[datetime]:
-    """The first and last time a consent record was written in [start, end), or []."""
-    first, last = db.session.execute(
-        select(func.min(ConsentRecord.recorded_at), func.max(ConsentRecord.recorded_at)).where(
-            ConsentRecord.site_id == site_id,
-            ConsentRecord.recorded_at >= start,
-            ConsentRecord.recorded_at < end,
-        )
-    ).one()
-    return [] if first is None else [as_utc(first), as_utc(last)]
+def recorded_between(
+    site_id: int, start: datetime, end: datetime
+) -> tuple[datetime, datetime] | None:
+    """The first and last time a consent record was written in [start, end), or None."""
+    return time_span(ConsentRecord.recorded_at, ConsentRecord.site_id, site_id, start, end)
 
 
 def first_recorded(site_id: int) -> datetime | None:
-    first = db.session.scalar(
-        select(func.min(ConsentRecord.recorded_at)).where(ConsentRecord.site_id == site_id)
-    )
-    return as_utc(first) if first is not None else None
+    span = time_span(ConsentRecord.recorded_at, ConsentRecord.site_id, site_id)
+    return span[0] if span is not None else None

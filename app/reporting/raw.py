@@ -119,21 +119,34 @@ def visits_by_day(
     }
 
 
+def time_span(
+    column: Any,
+    site_column: Any,
+    site_id: int,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> tuple[datetime, datetime] | None:
+    """The first and last value of the time ``column`` among a site's rows, within
+    [start, end) when given; None when there are none."""
+    query = select(func.min(column), func.max(column)).where(site_column == site_id)
+    if start is not None:
+        query = query.where(column >= start)
+    if end is not None:
+        query = query.where(column < end)
+    first, last = db.session.execute(query).one()
+    return None if first is None else (as_utc(first), as_utc(last))
+
+
 def arrivals_between(
     site_id: int, start: datetime, end: datetime
 ) -> tuple[datetime, datetime] | None:
     """The first and last arrival of an event in [start, end), or None when none arrived."""
-    first, last = db.session.execute(
-        select(func.min(Event.received_at), func.max(Event.received_at)).where(
-            Event.site_id == site_id, Event.received_at >= start, Event.received_at < end
-        )
-    ).one()
-    return None if first is None else (as_utc(first), as_utc(last))
+    return time_span(Event.received_at, Event.site_id, site_id, start, end)
 
 
 def first_arrival(site_id: int) -> datetime | None:
-    first = db.session.scalar(select(func.min(Event.received_at)).where(Event.site_id == site_id))
-    return as_utc(first) if first is not None else None
+    span = time_span(Event.received_at, Event.site_id, site_id)
+    return span[0] if span is not None else None
 
 
 def as_utc(at: datetime) -> datetime:
