@@ -31,10 +31,13 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 
 
+# Where app.ratelimit keeps the app's rate guard (it imports this module, not the reverse).
+RATE_GUARD = "heedful_rate_guard"
+
+
 def _address_key() -> str:
-    # The client address (proxy-corrected), hashed by the app's rate guard
-    # (app.ratelimit, which imports this module: it is looked up, not imported).
-    return current_app.extensions["heedful_rate_guard"].address_key(request.remote_addr)
+    # The client address (proxy-corrected), hashed by the app's rate guard.
+    return current_app.extensions[RATE_GUARD].address_key(request.remote_addr)
 
 
 # Keyed by a hash of the client address; storage and limits: app.ratelimit, app.config.

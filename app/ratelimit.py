@@ -32,6 +32,7 @@ from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
 import app.ratelimit_storage  # noqa: F401  (registers the heedful storage schemes)
+from app.extensions import RATE_GUARD
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,6 @@ MAX_LEASES = 10_000
 # by at most 1/LOCAL_FRACTION of it per other worker. Limits below 2 * LOCAL_FRACTION
 # are counted exactly.
 LOCAL_FRACTION = 20
-RATE_GUARD = "heedful_rate_guard"
 
 
 def storage_uri(instance_path: str, redis_url: str | None) -> tuple[str, dict[str, Any]]:

@@ -20,7 +20,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
-from app.extensions import db, reset_process_state
+from app.extensions import RATE_GUARD, db, reset_process_state
 from app.storage.cache import shared_cache
 from tests.audit import audit_database
 
@@ -105,7 +105,7 @@ def truncate_all(application: Flask) -> None:
         shared_cache().clear()
         reset_process_state(application)
     # Rate counters and the pixel's repeat window outlive rows whose ids are reused.
-    application.extensions["heedful_rate_guard"].reset()
+    application.extensions[RATE_GUARD].reset()
 
 
 @pytest.fixture(autouse=True)
